@@ -1,0 +1,38 @@
+/* main.c: rpctl, the command-line client of rpd. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "json/json.h"
+#include "util/macro.h"
+
+static const rp_cli_cmd commands[] = {
+        { "token", "print a bearer token for a subscription", rp_cmd_token },
+};
+
+static void usage(FILE *f)
+{
+        fputs("Usage: rpctl COMMAND [ARGS...]\n\nCommands:\n", f);
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fputs("\nrpctl COMMAND --help shows the options of a command.\n", f);
+}
+
+int main(int argc, char **argv)
+{
+        rp_json_init();
+        if (argc < 2) {
+                usage(stderr);
+                return 2;
+        }
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+                usage(stdout);
+                return 0;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (strcmp(argv[1], commands[i].name) == 0)
+                        return commands[i].run(argc - 1, argv + 1);
+        fprintf(stderr, "rpctl: unknown command '%s'\n", argv[1]);
+        usage(stderr);
+        return 2;
+}

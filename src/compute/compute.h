@@ -1,0 +1,92 @@
+/* compute.h: the providers (Microsoft.Resources, Microsoft.Compute) and the disk data plane:
+ * the route table, the job kinds, and the helpers the handlers share. */
+#pragma once
+#include <jansson.h>
+
+#include "arm/arm.h"
+#include "json/json.h"
+
+/** Route table of every operation rpd serves. */
+extern const rp_route rp_compute_routes[];
+extern const size_t rp_compute_n_routes;
+/** Long-running work kinds, run by the region workers. */
+extern const rp_job_kind rp_compute_job_kinds[];
+extern const size_t rp_compute_n_job_kinds;
+
+/** Streaming body hook for the data plane (rp_service.stream_body). */
+int rp_dataplane_stream_body(rp_arm_req *r, const char *data, size_t len);
+
+/* ---------------------------------------------------------------- shared helpers */
+
+/** Type strings (lower-cased, as stored). */
+#define RP_TYPE_RG "microsoft.resources/resourcegroups"
+#define RP_TYPE_DISK "microsoft.compute/disks"
+#define RP_TYPE_VM "microsoft.compute/virtualmachines"
+
+/** Parse @p specs over the body; on failure replies 400 naming the field. @return 0 or <0. */
+int rp_compute_parse(rp_arm_req *r, const rp_json_spec *specs);
+/** Check a resource name for @p full_type; replies InvalidResourceName on failure. */
+int rp_compute_check_name(rp_arm_req *r, const char *full_type, const char *name);
+/** Check body tags; replies InvalidTag on failure. */
+int rp_compute_check_tags(rp_arm_req *r, const json_t *tags);
+/** Load the resource group (any region holds a copy); replies ResourceGroupNotFound. */
+int rp_compute_require_group(rp_arm_req *r, const char *sub, const char *rg, rp_resource **ret);
+/** Resolve the body location to a hosted region; replies LocationNotAvailable... on failure. */
+int rp_compute_require_region(rp_arm_req *r, const char *location, rp_region **ret);
+/** Reply ResourceNotFound for @p type_display/@p name in @p rg. */
+void rp_compute_reply_not_found(rp_arm_req *r, const char *type_display, const char *name,
+                                const char *rg);
+/** A new rp_resource for @p id in the given region. */
+rp_resource *rp_compute_resource_new(const char *id, const char *type, const char *sub,
+                                     const char *rg);
+/** List resources of @p type under a subscription (and group), across regions, paged. */
+void rp_compute_list(rp_arm_req *r, const char *type, const char *sub, const char *rg,
+                     bool first_region_only, json_t *(*present)(rp_arm_req *r, rp_resource *res));
+/** ETag checks (If-Match / If-None-Match) for a PUT/PATCH/DELETE on @p cur (may be NULL).
+ *  Replies 412 on failure. */
+int rp_compute_check_etag(rp_arm_req *r, const rp_resource *cur);
+/** Current UTC time in ARM format into a new JSON string. */
+json_t *rp_compute_now(void);
+/** Unique id (GUID) into a new JSON string. */
+json_t *rp_compute_guid(void);
+
+/* Data-plane URL of a disk, signed for @p perms until @p expiry_sec. rp_free() it. */
+char *rp_dataplane_sas_url(rp_arm_req *r, rp_region *reg, const char *disk_uuid, const char *perms,
+                           uint64_t expiry_sec, uint64_t generation);
+/* Path of the image file of a disk. rp_free() it. */
+char *rp_region_disk_path(rp_region *reg, const char *disk_uuid);
+
+/* Job functions (compute_jobs.c). */
+int rp_job_disk_delete(rp_service *svc, rp_region *reg, rp_operation *op);
+int rp_job_disk_copy(rp_service *svc, rp_region *reg, rp_operation *op);
+int rp_job_vm_delete(rp_service *svc, rp_region *reg, rp_operation *op);
+int rp_job_group_delete(rp_service *svc, rp_region *reg, rp_operation *op);
+
+/* Handlers, one per operation. */
+void rp_h_subscriptions_list(rp_arm_req *r);
+void rp_h_subscription_get(rp_arm_req *r);
+void rp_h_locations_list(rp_arm_req *r);
+void rp_h_group_put(rp_arm_req *r);
+void rp_h_group_get(rp_arm_req *r);
+void rp_h_group_head(rp_arm_req *r);
+void rp_h_group_patch(rp_arm_req *r);
+void rp_h_group_delete(rp_arm_req *r);
+void rp_h_group_list(rp_arm_req *r);
+void rp_h_group_opresult(rp_arm_req *r);
+void rp_h_disk_put(rp_arm_req *r);
+void rp_h_disk_get(rp_arm_req *r);
+void rp_h_disk_patch(rp_arm_req *r);
+void rp_h_disk_delete(rp_arm_req *r);
+void rp_h_disk_list_group(rp_arm_req *r);
+void rp_h_disk_list_sub(rp_arm_req *r);
+void rp_h_disk_grant(rp_arm_req *r);
+void rp_h_disk_revoke(rp_arm_req *r);
+void rp_h_vm_put(rp_arm_req *r);
+void rp_h_vm_get(rp_arm_req *r);
+void rp_h_vm_delete(rp_arm_req *r);
+void rp_h_vm_list_group(rp_arm_req *r);
+void rp_h_vm_list_sub(rp_arm_req *r);
+void rp_h_operation_get(rp_arm_req *r);
+void rp_h_data_get(rp_arm_req *r);
+void rp_h_data_put(rp_arm_req *r);
+void rp_h_health(rp_arm_req *r);

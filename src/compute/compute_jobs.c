@@ -1,0 +1,182 @@
+/* compute_jobs.c: long-running work run by the region workers (resumable: each job is
+ * idempotent, so a restart that runs it again does no harm). */
+#include <string.h>
+
+#include "compute.h"
+#include "disk/disk_image.h"
+#include "util/alloc.h"
+#include "util/log.h"
+#include "util/macro.h"
+
+static const char *arg_str(const rp_operation *op, const char *k)
+{
+        return json_string_value(json_object_get(op->args, k));
+}
+
+/* Remove a disk's record, its uuid mapping and its image. Idempotent. */
+static int disk_remove(rp_region *reg, const char *key, const char *uuid)
+{
+        if (uuid) {
+                _cleanup_free_ char *path = rp_region_disk_path(reg, uuid);
+                _cleanup_free_ char *map = rp_asprintf("diskfile/%s", uuid);
+                if (!path || !map)
+                        return -ENOMEM;
+                int k = rp_disk_image_remove(path);
+                if (k < 0 && k != -ENOENT)
+                        return k;
+                rp_db_kv_put(reg->db, map, "");
+        }
+        int k = rp_db_res_delete(reg->db, key);
+        return k < 0 ? k : 0;
+}
+
+int rp_job_disk_delete(rp_service *svc, rp_region *reg, rp_operation *op)
+{
+        int k = disk_remove(reg, op->resource_key, arg_str(op, "uuid"));
+        if (k < 0)
+                return k;
+        return rp_arm_op_finish(reg, op, "Succeeded", 200, NULL, RP_EC_NONE, NULL);
+}
+
+int rp_job_disk_copy(rp_service *svc, rp_region *reg, rp_operation *op)
+{
+        json_t *body = json_object_get(op->args, "body");
+        json_t *internal = json_object_get(op->args, "internal");
+        const char *uuid = json_string_value(json_object_get(internal, "uuid"));
+        const char *src_uuid = arg_str(op, "source_uuid");
+        _cleanup_free_ char *dst = uuid ? rp_region_disk_path(reg, uuid) : NULL;
+        _cleanup_free_ char *src = src_uuid ? rp_region_disk_path(reg, src_uuid) : NULL;
+        if (!dst || !src)
+                return rp_arm_op_finish(reg, op, "Failed", 0, NULL, RP_EC_INTERNAL,
+                                        "The copy job is missing its arguments.");
+        /* A rerun after a crash starts the copy over. */
+        (void)rp_disk_image_remove(dst);
+        int k = rp_disk_image_copy(src, dst);
+        if (k == -ENOENT)
+                return rp_arm_op_finish(reg, op, "Failed", 0, NULL, RP_EC_RESOURCE_NOT_FOUND,
+                                        "The source disk was deleted before the copy finished.");
+        if (k < 0)
+                return k;
+        _cleanup_(rp_resource_freep) rp_resource *res =
+                rp_compute_resource_new(json_string_value(json_object_get(body, "id")),
+                                        RP_TYPE_DISK, op->sub, NULL);
+        if (!res)
+                return -ENOMEM;
+        /* the group name comes from the id */
+        _cleanup_(rp_arm_id_freep) rp_arm_id *id = NULL;
+        if (rp_arm_id_parse(res->id, &id) < 0)
+                return -EINVAL;
+        res->rg = rp_strdup(id->resource_group);
+        for (char *p = res->rg; p && *p; p++)
+                *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        res->body = json_deep_copy(body);
+        res->internal = json_deep_copy(internal);
+        _cleanup_free_ char *map = rp_asprintf("diskfile/%s", uuid);
+        if (!res->rg || !res->body || !res->internal || !map)
+                return -ENOMEM;
+        k = rp_db_kv_put(reg->db, map, res->key);
+        if (k >= 0)
+                k = rp_db_res_put(reg->db, res);
+        if (k < 0)
+                return k;
+        return rp_arm_op_finish(reg, op, "Succeeded", 200, json_deep_copy(res->body), RP_EC_NONE,
+                                NULL);
+}
+
+/* Detach every disk of a VM; delete those whose deleteOption is Delete. */
+static int vm_release_disks(rp_region *reg, const json_t *vm)
+{
+        json_t *sp = rp_json_get_path(vm, "properties.storageProfile");
+        json_t *list = json_array();
+        if (!list)
+                return -ENOMEM;
+        json_t *os = json_object_get(sp, "osDisk");
+        if (os)
+                json_array_append(list, os);
+        size_t i;
+        json_t *d;
+        json_array_foreach(json_object_get(sp, "dataDisks"), i, d)
+                json_array_append(list, d);
+        int r = 0;
+        json_array_foreach(list, i, d) {
+                const char *id = json_string_value(rp_json_get_path(d, "managedDisk.id"));
+                const char *opt = json_string_value(json_object_get(d, "deleteOption"));
+                _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
+                _cleanup_(rp_resource_freep) rp_resource *disk = NULL;
+                if (!key || rp_db_res_get(reg->db, key, &disk) < 0)
+                        continue;
+                if (opt && strcasecmp(opt, "Delete") == 0) {
+                        int k = disk_remove(reg, disk->key,
+                                            json_string_value(
+                                                    json_object_get(disk->internal, "uuid")));
+                        if (k < 0)
+                                r = k;
+                        continue;
+                }
+                json_object_del(disk->body, "managedBy");
+                json_t *props = json_object_get(disk->body, "properties");
+                const char *st = json_string_value(json_object_get(props, "diskState"));
+                if (rp_streq(st, "Attached"))
+                        json_object_set_new(props, "diskState", json_string("Unattached"));
+                int k = rp_db_res_put(reg->db, disk);
+                if (k < 0)
+                        r = k;
+        }
+        json_decref(list);
+        return r;
+}
+
+int rp_job_vm_delete(rp_service *svc, rp_region *reg, rp_operation *op)
+{
+        _cleanup_(rp_resource_freep) rp_resource *vm = NULL;
+        int k = rp_db_res_get(reg->db, op->resource_key, &vm);
+        if (k == 0) {
+                k = vm_release_disks(reg, vm->body);
+                if (k < 0)
+                        return k;
+                k = rp_db_res_delete(reg->db, vm->key);
+        }
+        if (k < 0 && k != -ENOENT)
+                return k;
+        return rp_arm_op_finish(reg, op, "Succeeded", 200, NULL, RP_EC_NONE, NULL);
+}
+
+/* Delete everything in a group, region by region: VMs first (releasing their disks), then
+ * disks, then the group's copies. */
+int rp_job_group_delete(rp_service *svc, rp_region *home, rp_operation *op)
+{
+        const char *sub = arg_str(op, "sub"), *rg = arg_str(op, "rg");
+        static const char *const order[] = { RP_TYPE_VM, RP_TYPE_DISK };
+        for (size_t i = 0; i < svc->n_regions; i++) {
+                rp_region *reg = svc->regions[i];
+                for (size_t t = 0; t < ELEMENTSOF(order); t++) {
+                        rp_resource **list = NULL;
+                        size_t n = 0;
+                        rp_db_filter f = { .type = order[t], .sub = sub, .rg = rg };
+                        int k = rp_db_res_list(reg->db, &f, &list, &n);
+                        if (k < 0)
+                                return k;
+                        for (size_t j = 0; j < n && k >= 0; j++) {
+                                if (t == 0) {
+                                        k = vm_release_disks(reg, list[j]->body);
+                                        if (k >= 0)
+                                                k = rp_db_res_delete(reg->db, list[j]->key);
+                                } else {
+                                        k = disk_remove(reg, list[j]->key,
+                                                        json_string_value(json_object_get(
+                                                                list[j]->internal, "uuid")));
+                                }
+                        }
+                        rp_resource_list_free(list, n);
+                        if (k < 0)
+                                return k;
+                }
+        }
+        for (size_t i = 0; i < svc->n_regions; i++) {
+                int k = rp_db_res_delete(svc->regions[i]->db, op->resource_key);
+                if (k < 0)
+                        return k;
+        }
+        log_info("resource group '%s' deleted", rg);
+        return rp_arm_op_finish(home, op, "Succeeded", 200, NULL, RP_EC_NONE, NULL);
+}

@@ -1,0 +1,69 @@
+/* compute_routes.c: the route table (generated-style data: one line per operation) and the
+ * job kinds. Order matters only where patterns overlap: more specific first. */
+#include "compute.h"
+#include "util/macro.h"
+
+#define SUB "/subscriptions/{}"
+#define RG SUB "/resourceGroups/{}"
+#define MC "/providers/Microsoft.Compute"
+#define RES RP_ARM_FAMILY_RESOURCES
+#define SUBS RP_ARM_FAMILY_SUBSCRIPTIONS
+#define CMP RP_ARM_FAMILY_COMPUTE
+#define DSK RP_ARM_FAMILY_DISK
+#define NOV ((enum rp_arm_family) - 1)
+#define J RP_ROUTE_JSON_BODY
+
+const rp_route rp_compute_routes[] = {
+        { "GET", "/health", NOV, RP_ROUTE_NOAUTH, rp_h_health, "Health" },
+        { "GET", "/subscriptions", SUBS, 0, rp_h_subscriptions_list, "Subscriptions_List" },
+        { "GET", SUB, SUBS, 0, rp_h_subscription_get, "Subscriptions_Get" },
+        { "GET", SUB "/locations", SUBS, 0, rp_h_locations_list, "Subscriptions_ListLocations" },
+        { "GET", SUB "/resourcegroups", RES, 0, rp_h_group_list, "ResourceGroups_List" },
+        { "PUT", RG, RES, J, rp_h_group_put, "ResourceGroups_CreateOrUpdate" },
+        { "GET", RG, RES, 0, rp_h_group_get, "ResourceGroups_Get" },
+        { "HEAD", RG, RES, 0, rp_h_group_head, "ResourceGroups_CheckExistence" },
+        { "PATCH", RG, RES, J, rp_h_group_patch, "ResourceGroups_Update" },
+        { "DELETE", RG, RES, 0, rp_h_group_delete, "ResourceGroups_Delete" },
+        { "GET", SUB "/operationresults/{}", NOV, 0, rp_h_group_opresult,
+          "OperationResults_Get" },
+        { "GET", SUB "/providers/Microsoft.Resources/operations/{}", NOV, 0, rp_h_group_opresult,
+          "Operations_Get" },
+        { "GET", SUB MC "/locations/{}/operations/{}", NOV, 0, rp_h_operation_get,
+          "Operations_Get" },
+        /* managed disks */
+        { "GET", SUB MC "/disks", DSK, 0, rp_h_disk_list_sub, "Disks_List" },
+        { "GET", RG MC "/disks", DSK, 0, rp_h_disk_list_group, "Disks_ListByResourceGroup" },
+        { "PUT", RG MC "/disks/{}", DSK, J, rp_h_disk_put, "Disks_CreateOrUpdate" },
+        { "GET", RG MC "/disks/{}", DSK, 0, rp_h_disk_get, "Disks_Get" },
+        { "PATCH", RG MC "/disks/{}", DSK, J, rp_h_disk_patch, "Disks_Update" },
+        { "DELETE", RG MC "/disks/{}", DSK, 0, rp_h_disk_delete, "Disks_Delete" },
+        { "POST", RG MC "/disks/{}/beginGetAccess", DSK, J, rp_h_disk_grant,
+          "Disks_GrantAccess" },
+        { "POST", RG MC "/disks/{}/endGetAccess", DSK, 0, rp_h_disk_revoke, "Disks_RevokeAccess" },
+        /* virtual machines */
+        { "GET", SUB MC "/virtualMachines", CMP, 0, rp_h_vm_list_sub, "VirtualMachines_ListAll" },
+        { "GET", RG MC "/virtualMachines", CMP, 0, rp_h_vm_list_group, "VirtualMachines_List" },
+        { "PUT", RG MC "/virtualMachines/{}", CMP, J, rp_h_vm_put,
+          "VirtualMachines_CreateOrUpdate" },
+        { "GET", RG MC "/virtualMachines/{}", CMP, 0, rp_h_vm_get, "VirtualMachines_Get" },
+        { "DELETE", RG MC "/virtualMachines/{}", CMP, 0, rp_h_vm_delete,
+          "VirtualMachines_Delete" },
+        /* disk data plane (SAS) */
+        { "GET", "/data/{}/disks/{}", NOV, RP_ROUTE_NOAUTH, rp_h_data_get, "Data_Read" },
+        { "PUT", "/data/{}/disks/{}", NOV, RP_ROUTE_NOAUTH | RP_ROUTE_STREAM, rp_h_data_put,
+          "Data_PutPage" },
+};
+const size_t rp_compute_n_routes = ELEMENTSOF(rp_compute_routes);
+
+const rp_job_kind rp_compute_job_kinds[] = {
+        { "disk.delete", rp_job_disk_delete },
+        { "disk.copy", rp_job_disk_copy },
+        { "vm.delete", rp_job_vm_delete },
+        { "group.delete", rp_job_group_delete },
+};
+const size_t rp_compute_n_job_kinds = ELEMENTSOF(rp_compute_job_kinds);
+
+void rp_h_health(rp_arm_req *r)
+{
+        rp_arm_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}

@@ -1,0 +1,375 @@
+/* dataplane.c: the disk data plane behind SAS URLs (page-blob style).
+ *
+ *   PUT  /data/{region}/disks/{uuid}?comp=page&<sas>  x-ms-range: bytes=a-b,
+ *        x-ms-page-write: update|clear   (512-aligned, at most 4 MiB per update)
+ *   GET  /data/{region}/disks/{uuid}?<sas>            [Range: bytes=a-b]  -> 200/206
+ *   HEAD /data/{region}/disks/{uuid}?<sas>            -> 200, Content-Length = disk size
+ *
+ * DESIGN: a page write is validated completely (signature, generation, permissions, range,
+ * alignment, Content-Length) before the first body byte is taken, so a refused request
+ * changes nothing. The body streams through a 1 MiB staging buffer into the image; the reply
+ * (201) is sent only after every byte and the dirty map are on stable storage. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "compute.h"
+#include "disk/disk_image.h"
+#include "disk/disk_sas.h"
+#include "util/alloc.h"
+#include "util/limits.h"
+#include "util/log.h"
+#include "util/macro.h"
+#include "util/parse.h"
+
+#define STAGE_BYTES (1024u * 1024u)
+
+typedef struct page_write {
+        rp_disk_image *img;
+        uint64_t first, last; /* inclusive byte range */
+        uint64_t next_off;    /* where the staging buffer starts */
+        bool clear;
+        bool failed;
+        uint64_t received;
+        char *stage;
+        size_t staged;
+} page_write;
+
+static void page_write_free(void *p)
+{
+        page_write *w = p;
+        rp_disk_image_unref(w->img);
+        rp_free(w->stage);
+        rp_free(w);
+}
+
+char *rp_dataplane_sas_url(rp_arm_req *r, rp_region *reg, const char *disk_uuid, const char *perms,
+                           uint64_t expiry_sec, uint64_t generation)
+{
+        _cleanup_free_ char *resource = rp_asprintf("%s/disks/%s", reg->name, disk_uuid);
+        _cleanup_free_ char *query = NULL;
+        if (!resource || rp_sas_sign(r->svc->sas_key, sizeof r->svc->sas_key, resource, perms,
+                                     expiry_sec, generation, &query) < 0)
+                return NULL;
+        _cleanup_free_ char *base = rp_arm_base_url(r);
+        return base ? rp_asprintf("%s/data/%s?%s", base, resource, query) : NULL;
+}
+
+/* Authorise a data-plane request: region, disk, signature, generation, permission.
+ * Replies on failure. */
+static int authorise(rp_arm_req *r, bool want_write, rp_region **ret_reg, rp_resource **ret)
+{
+        rp_region *reg = rp_service_region(r->svc, r->cap[0]);
+        _cleanup_free_ char *map = rp_asprintf("diskfile/%s", r->cap[1]);
+        _cleanup_free_ char *key = NULL;
+        if (!reg || !map || rp_db_kv_get(reg->db, map, &key) < 0) {
+                rp_arm_reply_error(r, RP_EC_DATA_AUTH_FAILED, NULL,
+                                   "Server failed to authenticate the request: no such disk.");
+                return -ENOENT;
+        }
+        _cleanup_(rp_resource_freep) rp_resource *res = NULL;
+        if (rp_db_res_get(reg->db, key, &res) < 0) {
+                rp_arm_reply_error(r, RP_EC_DATA_AUTH_FAILED, NULL,
+                                   "Server failed to authenticate the request: no such disk.");
+                return -ENOENT;
+        }
+        _cleanup_free_ char *resource = rp_asprintf("%s/disks/%s", reg->name, r->cap[1]);
+        rp_sas_grant g;
+        int k = resource ? rp_sas_verify(r->svc->sas_key, sizeof r->svc->sas_key, resource,
+                                         rp_http_query(r->http, "sv"),
+                                         rp_http_query(r->http, "sr"),
+                                         rp_http_query(r->http, "sp"),
+                                         rp_http_query(r->http, "se"),
+                                         rp_http_query(r->http, "sk"),
+                                         rp_http_query(r->http, "sig"),
+                                         rp_now_realtime() / RP_USEC_PER_SEC, &g)
+                         : -ENOMEM;
+        if (k == -ETIME) {
+                rp_arm_reply_error(r, RP_EC_DATA_EXPIRED, NULL, NULL);
+                return k;
+        }
+        if (k < 0) {
+                rp_arm_reply_error(r, RP_EC_DATA_AUTH_FAILED, NULL, NULL);
+                return k;
+        }
+        json_int_t gen = json_integer_value(json_object_get(res->internal, "generation"));
+        if ((uint64_t)gen != g.generation) {
+                rp_arm_reply_error(r, RP_EC_DATA_REVOKED, NULL, NULL);
+                return -EACCES;
+        }
+        if (want_write && !g.write) {
+                rp_arm_reply_error(r, RP_EC_DATA_NO_WRITE, NULL, NULL);
+                return -EACCES;
+        }
+        *ret_reg = reg;
+        *ret = TAKE_PTR(res);
+        return 0;
+}
+
+static int open_image(rp_arm_req *r, rp_region *reg, rp_disk_image **ret)
+{
+        _cleanup_free_ char *path = rp_region_disk_path(reg, r->cap[1]);
+        int k = path ? rp_disk_image_open(path, ret) : -ENOMEM;
+        if (k < 0)
+                rp_arm_reply_internal(r, k, "open disk image");
+        return k;
+}
+
+/* Parse "bytes=a-b" from x-ms-range or Range. @return 1 found, 0 absent, -EINVAL bad. */
+static int parse_range(rp_arm_req *r, uint64_t *first, uint64_t *last, bool *open_ended)
+{
+        const char *h = rp_http_header(r->http, "x-ms-range");
+        if (!h)
+                h = rp_http_header(r->http, "Range");
+        if (!h)
+                return 0;
+        if (strncmp(h, "bytes=", 6) != 0)
+                return -EINVAL;
+        h += 6;
+        size_t n = strlen(h);
+        if (open_ended && n > 1 && h[n - 1] == '-') {
+                char a[24];
+                if (n - 1 >= sizeof a)
+                        return -EINVAL;
+                memcpy(a, h, n - 1);
+                a[n - 1] = '\0';
+                if (rp_parse_u64(a, first) < 0)
+                        return -EINVAL;
+                *last = UINT64_MAX;
+                *open_ended = true;
+                return 1;
+        }
+        return rp_parse_range(h, first, last) < 0 ? -EINVAL : 1;
+}
+
+/* Validate a page write and set up its state (r->data). Replies on failure. */
+static int page_write_prepare(rp_arm_req *r)
+{
+        const char *comp = rp_http_query(r->http, "comp");
+        if (!comp || strcmp(comp, "page") != 0) {
+                rp_arm_reply_error(r, RP_EC_DATA_INVALID_HEADER, "comp",
+                                   "Only page writes (?comp=page) are supported on a disk.");
+                return -EINVAL;
+        }
+        rp_region *reg;
+        _cleanup_(rp_resource_freep) rp_resource *res = NULL;
+        if (authorise(r, true, &reg, &res) < 0)
+                return -EACCES;
+        const char *mode = rp_http_header(r->http, "x-ms-page-write");
+        if (!mode) {
+                rp_arm_reply_error(r, RP_EC_DATA_MISSING_HEADER, "x-ms-page-write",
+                                   "The header x-ms-page-write (update or clear) is required.");
+                return -EINVAL;
+        }
+        bool clear = strcasecmp(mode, "clear") == 0;
+        if (!clear && strcasecmp(mode, "update") != 0) {
+                rp_arm_reply_error(r, RP_EC_DATA_INVALID_HEADER, "x-ms-page-write",
+                                   "x-ms-page-write must be 'update' or 'clear', got '%s'.",
+                                   mode);
+                return -EINVAL;
+        }
+        uint64_t first, last;
+        int k = parse_range(r, &first, &last, NULL);
+        if (k == 0) {
+                rp_arm_reply_error(r, RP_EC_DATA_MISSING_HEADER, "x-ms-range",
+                                   "A page write needs x-ms-range: bytes=<first>-<last>.");
+                return -EINVAL;
+        }
+        if (k < 0) {
+                rp_arm_reply_error(r, RP_EC_DATA_INVALID_HEADER, "x-ms-range",
+                                   "The range must be 'bytes=<first>-<last>'.");
+                return -EINVAL;
+        }
+        if (first % RP_SECTOR_SIZE != 0 || (last + 1) % RP_SECTOR_SIZE != 0) {
+                rp_arm_reply_error(r, RP_EC_DATA_INVALID_PAGE_RANGE, "x-ms-range",
+                                   "The page range %" PRIu64 "-%" PRIu64 " is not aligned to "
+                                   "512 bytes.",
+                                   first, last);
+                return -EINVAL;
+        }
+        _cleanup_(rp_disk_image_unrefp) rp_disk_image *img = NULL;
+        if (open_image(r, reg, &img) < 0)
+                return -EIO;
+        uint64_t size = rp_disk_image_size(img);
+        if (last >= size) {
+                rp_arm_reply_error(r, RP_EC_DATA_INVALID_RANGE, "x-ms-range",
+                                   "The range %" PRIu64 "-%" PRIu64 " is beyond the end of the "
+                                   "disk (%" PRIu64 " bytes).",
+                                   first, last, size);
+                return -ERANGE;
+        }
+        uint64_t len = last - first + 1, cl = 0;
+        const char *clh = rp_http_header(r->http, "Content-Length");
+        if (!clear && len > RP_MAX_PAGE_WRITE) {
+                rp_arm_reply_error(r, RP_EC_DATA_TOO_LARGE, NULL, NULL);
+                return -E2BIG;
+        }
+        if (clh && rp_parse_u64(clh, &cl) < 0) {
+                rp_arm_reply_error(r, RP_EC_DATA_INVALID_HEADER, "Content-Length", NULL);
+                return -EINVAL;
+        }
+        if (!clear && (!clh || cl != len)) {
+                rp_arm_reply_error(r, RP_EC_DATA_LENGTH_MISMATCH, "Content-Length",
+                                   "Content-Length %s does not match the range length %" PRIu64
+                                   ".",
+                                   clh ? clh : "(missing)", len);
+                return -EINVAL;
+        }
+        if (clear && cl != 0) {
+                rp_arm_reply_error(r, RP_EC_DATA_LENGTH_MISMATCH, "Content-Length",
+                                   "A clear carries no body.");
+                return -EINVAL;
+        }
+        page_write *w = rp_calloc(1, sizeof *w);
+        if (!w || (!clear && !(w->stage = rp_malloc(STAGE_BYTES)))) {
+                rp_free(w);
+                rp_arm_reply_internal(r, -ENOMEM, "page write");
+                return -ENOMEM;
+        }
+        w->img = TAKE_PTR(img);
+        w->first = first;
+        w->last = last;
+        w->next_off = first;
+        w->clear = clear;
+        r->data = w;
+        r->data_free = page_write_free;
+        return 0;
+}
+
+static int stage_flush(rp_arm_req *r, page_write *w)
+{
+        if (w->staged == 0)
+                return 0;
+        int k = rp_disk_image_write(w->img, w->next_off, w->stage, w->staged);
+        if (k < 0) {
+                w->failed = true;
+                rp_arm_reply_internal(r, k, "disk write");
+                return k;
+        }
+        w->next_off += w->staged;
+        w->staged = 0;
+        return 0;
+}
+
+int rp_dataplane_stream_body(rp_arm_req *r, const char *data, size_t len)
+{
+        if (r->http->replied)
+                return -EALREADY;
+        if (!r->data && page_write_prepare(r) < 0)
+                return -EINVAL;
+        page_write *w = r->data;
+        if (w->failed)
+                return -EIO;
+        uint64_t want = w->clear ? 0 : w->last - w->first + 1;
+        if (w->received + len > want) {
+                rp_arm_reply_error(r, RP_EC_DATA_LENGTH_MISMATCH, "Content-Length", NULL);
+                w->failed = true;
+                return -EINVAL;
+        }
+        w->received += len;
+        while (len > 0) {
+                size_t n = RP_MIN(len, STAGE_BYTES - w->staged);
+                memcpy(w->stage + w->staged, data, n);
+                w->staged += n;
+                data += n;
+                len -= n;
+                /* flush whole sectors only; the tail waits for more bytes */
+                if (w->staged == STAGE_BYTES && stage_flush(r, w) < 0)
+                        return -EIO;
+        }
+        return 0;
+}
+
+void rp_h_data_put(rp_arm_req *r)
+{
+        if (!r->data && page_write_prepare(r) < 0)
+                return;
+        page_write *w = r->data;
+        if (w->failed || r->http->replied)
+                return;
+        int k;
+        if (w->clear) {
+                k = rp_disk_image_clear(w->img, w->first, w->last - w->first + 1);
+                if (k < 0) {
+                        rp_arm_reply_internal(r, k, "disk clear");
+                        return;
+                }
+        } else {
+                if (w->received != w->last - w->first + 1) {
+                        rp_arm_reply_error(r, RP_EC_DATA_LENGTH_MISMATCH, "Content-Length",
+                                           "The body ended after %" PRIu64 " bytes.",
+                                           w->received);
+                        return;
+                }
+                if (stage_flush(r, w) < 0)
+                        return;
+        }
+        rp_http_add_header(r->http, "x-ms-request-server-encrypted", "true");
+        rp_arm_reply_empty(r, 201);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+typedef struct read_ctx {
+        rp_disk_image *img;
+        uint64_t base;
+} read_ctx;
+
+static ssize_t read_cb(void *p, uint64_t pos, char *buf, size_t max)
+{
+        read_ctx *c = p;
+        int k = rp_disk_image_read(c->img, c->base + pos, buf, max);
+        return k < 0 ? -1 : (ssize_t)max;
+}
+
+static void read_free(void *p)
+{
+        read_ctx *c = p;
+        rp_disk_image_unref(c->img);
+        rp_free(c);
+}
+
+void rp_h_data_get(rp_arm_req *r)
+{
+        rp_region *reg;
+        _cleanup_(rp_resource_freep) rp_resource *res = NULL;
+        if (authorise(r, false, &reg, &res) < 0)
+                return;
+        _cleanup_(rp_disk_image_unrefp) rp_disk_image *img = NULL;
+        if (open_image(r, reg, &img) < 0)
+                return;
+        uint64_t size = rp_disk_image_size(img), first = 0, last = size ? size - 1 : 0;
+        bool open_ended = false;
+        int k = parse_range(r, &first, &last, &open_ended);
+        if (k < 0) {
+                rp_arm_reply_error(r, RP_EC_DATA_INVALID_HEADER, "Range",
+                                   "The range must be 'bytes=<first>-<last>'.");
+                return;
+        }
+        if (k > 0 && open_ended)
+                last = size ? size - 1 : 0;
+        if (k > 0 && (first >= size || last >= size)) {
+                rp_arm_reply_error(r, RP_EC_DATA_INVALID_RANGE, "Range", NULL);
+                return;
+        }
+        read_ctx *c = rp_malloc(sizeof *c);
+        if (!c) {
+                rp_arm_reply_internal(r, -ENOMEM, "read");
+                return;
+        }
+        c->img = TAKE_PTR(img);
+        c->base = first;
+        char hdr[96];
+        rp_http_add_header(r->http, "x-ms-blob-type", "PageBlob");
+        rp_http_add_header(r->http, "Accept-Ranges", "bytes");
+        snprintf(hdr, sizeof hdr, "%" PRIu64, size);
+        rp_http_add_header(r->http, "x-ms-blob-content-length", hdr);
+        if (k > 0) {
+                snprintf(hdr, sizeof hdr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last,
+                         size);
+                rp_http_add_header(r->http, "Content-Range", hdr);
+        }
+        rp_http_reply_stream(r->http, k > 0 ? 206 : 200, "application/octet-stream",
+                             size ? last - first + 1 : 0, read_cb, c, read_free);
+}

@@ -1,0 +1,248 @@
+/* config.c: INI parser for rpd.conf. Unknown keys are errors, so typos do not pass silently. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/fs.h"
+#include "util/limits.h"
+#include "util/macro.h"
+#include "util/parse.h"
+
+static const char default_text[] =
+        "# rpd configuration. Flags given to rpd override these keys.\n"
+        "[rpd]\n"
+        "# address and port of the HTTPS endpoint (port 0 picks a free one)\n"
+        "listen = 127.0.0.1:8443\n"
+        "# HTTP worker threads\n"
+        "threads = 8\n"
+        "# idle connection timeout, seconds\n"
+        "connection_timeout = 120\n"
+        "# log level: debug, info, notice, warning, error\n"
+        "log_level = info\n"
+        "# extra names (DNS or IP) for the server certificate, comma-separated\n"
+        "# tls_san = rpd.example.net\n"
+        "\n"
+        "[region eastus]\n"
+        "display_name = East US\n"
+        "\n"
+        "[region westus]\n"
+        "display_name = West US\n";
+
+const char *rp_config_default_text(void)
+{
+        return default_text;
+}
+
+static int set_str(char **dst, const char *v)
+{
+        char *s = rp_strdup(v);
+        if (!s)
+                return -ENOMEM;
+        rp_free(*dst);
+        *dst = s;
+        return 0;
+}
+
+int rp_config_set_listen(rp_config *c, const char *s)
+{
+        const char *colon = strrchr(s, ':');
+        if (!colon || colon == s)
+                return -EINVAL;
+        uint64_t port;
+        if (rp_parse_u64(colon + 1, &port) < 0 || port > 65535)
+                return -EINVAL;
+        const char *a = s;
+        size_t n = (size_t)(colon - s);
+        if (a[0] == '[' && n >= 2 && a[n - 1] == ']') {
+                a++;
+                n -= 2;
+        }
+        char *addr = rp_strndup(a, n);
+        if (!addr)
+                return -ENOMEM;
+        rp_free(c->listen_addr);
+        c->listen_addr = addr;
+        c->port = (uint16_t)port;
+        return 0;
+}
+
+static int add_region(rp_config *c, const char *name)
+{
+        if (c->n_regions == RP_CONFIG_MAX_REGIONS)
+                return -E2BIG;
+        for (const char *p = name; *p; p++)
+                if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p))
+                        return -EINVAL;
+        if (!*name || strlen(name) > 32)
+                return -EINVAL;
+        for (size_t i = 0; i < c->n_regions; i++)
+                if (strcmp(c->regions[i].name, name) == 0)
+                        return -EEXIST;
+        rp_config_region *r = &c->regions[c->n_regions];
+        r->name = rp_strdup(name);
+        r->display = rp_strdup(name);
+        if (!r->name || !r->display)
+                return -ENOMEM;
+        c->n_regions++;
+        return 0;
+}
+
+int rp_config_default(rp_config *c)
+{
+        *c = (rp_config){ .threads = 8, .conn_timeout = 120 };
+        int k = rp_config_set_listen(c, "127.0.0.1:8443");
+        if (k >= 0)
+                k = set_str(&c->log_level, "info");
+        if (k >= 0)
+                k = add_region(c, "eastus");
+        if (k >= 0)
+                k = set_str(&c->regions[0].display, "East US");
+        if (k >= 0)
+                k = add_region(c, "westus");
+        if (k >= 0)
+                k = set_str(&c->regions[1].display, "West US");
+        return k;
+}
+
+static char *trim(char *s)
+{
+        while (isspace((unsigned char)*s))
+                s++;
+        size_t n = strlen(s);
+        while (n > 0 && isspace((unsigned char)s[n - 1]))
+                s[--n] = '\0';
+        return s;
+}
+
+static int set_sans(rp_config *c, char *v)
+{
+        for (size_t i = 0; i < c->n_sans; i++)
+                c->tls_sans[i] = rp_free(c->tls_sans[i]);
+        c->n_sans = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (c->n_sans == RP_CONFIG_MAX_SANS)
+                        return -E2BIG;
+                c->tls_sans[c->n_sans] = rp_strdup(trim(t));
+                if (!c->tls_sans[c->n_sans])
+                        return -ENOMEM;
+                c->n_sans++;
+        }
+        return 0;
+}
+
+int rp_config_load(rp_config *c, const char *path, char **ret_error)
+{
+        _cleanup_free_ char *text = NULL;
+        long n = rp_read_file(path, RP_MAX_SMALL_FILE, &text);
+        if (n < 0) {
+                *ret_error = rp_asprintf("cannot read %s", path);
+                return (int)n;
+        }
+        /* A config with region sections replaces the default regions. */
+        bool regions_reset = false;
+        rp_config_region *cur = NULL;
+        bool in_rpd = false;
+        int lineno = 0;
+        char *save = NULL;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                lineno++;
+                char *l = trim(line);
+                if (!*l || *l == '#' || *l == ';')
+                        continue;
+                if (*l == '[') {
+                        char *end = strchr(l, ']');
+                        if (!end) {
+                                *ret_error = rp_asprintf("%s:%d: unterminated section", path,
+                                                         lineno);
+                                return -EINVAL;
+                        }
+                        *end = '\0';
+                        char *sec = trim(l + 1);
+                        in_rpd = false;
+                        cur = NULL;
+                        if (strcmp(sec, "rpd") == 0) {
+                                in_rpd = true;
+                        } else if (strncmp(sec, "region ", 7) == 0) {
+                                if (!regions_reset) {
+                                        for (size_t i = 0; i < c->n_regions; i++) {
+                                                rp_free(c->regions[i].name);
+                                                rp_free(c->regions[i].display);
+                                        }
+                                        c->n_regions = 0;
+                                        regions_reset = true;
+                                }
+                                int k = add_region(c, trim(sec + 7));
+                                if (k < 0) {
+                                        *ret_error = rp_asprintf(
+                                                "%s:%d: bad or duplicate region name '%s' (use "
+                                                "lower-case letters and digits)",
+                                                path, lineno, trim(sec + 7));
+                                        return k;
+                                }
+                                cur = &c->regions[c->n_regions - 1];
+                        } else {
+                                *ret_error = rp_asprintf("%s:%d: unknown section '%s'", path,
+                                                         lineno, sec);
+                                return -EINVAL;
+                        }
+                        continue;
+                }
+                char *eq = strchr(l, '=');
+                if (!eq) {
+                        *ret_error = rp_asprintf("%s:%d: expected key = value", path, lineno);
+                        return -EINVAL;
+                }
+                *eq = '\0';
+                char *k = trim(l), *v = trim(eq + 1);
+                int r = -ENOKEY;
+                uint64_t num;
+                if (in_rpd) {
+                        if (strcmp(k, "listen") == 0)
+                                r = rp_config_set_listen(c, v);
+                        else if (strcmp(k, "threads") == 0)
+                                r = rp_parse_u64(v, &num) < 0 || num == 0 || num > 256
+                                            ? -EINVAL
+                                            : (c->threads = (unsigned)num, 0);
+                        else if (strcmp(k, "connection_timeout") == 0)
+                                r = rp_parse_u64(v, &num) < 0 || num == 0 || num > 86400
+                                            ? -EINVAL
+                                            : (c->conn_timeout = (unsigned)num, 0);
+                        else if (strcmp(k, "log_level") == 0)
+                                r = set_str(&c->log_level, v);
+                        else if (strcmp(k, "tls_san") == 0)
+                                r = set_sans(c, v);
+                } else if (cur) {
+                        if (strcmp(k, "display_name") == 0)
+                                r = set_str(&cur->display, v);
+                }
+                if (r < 0) {
+                        *ret_error = rp_asprintf("%s:%d: %s '%s'", path, lineno,
+                                                 r == -ENOKEY ? "unknown key" : "bad value for",
+                                                 k);
+                        return r == -ENOKEY ? -EINVAL : r;
+                }
+        }
+        if (c->n_regions == 0) {
+                *ret_error = rp_asprintf("%s: no region configured", path);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+void rp_config_done(rp_config *c)
+{
+        rp_free(c->listen_addr);
+        rp_free(c->log_level);
+        for (size_t i = 0; i < c->n_sans; i++)
+                rp_free(c->tls_sans[i]);
+        for (size_t i = 0; i < c->n_regions; i++) {
+                rp_free(c->regions[i].name);
+                rp_free(c->regions[i].display);
+        }
+        *c = (rp_config){ 0 };
+}

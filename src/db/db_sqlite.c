@@ -1,0 +1,521 @@
+/* db_sqlite.c: the embedded metadata store, one SQLite database per region.
+ *
+ * DESIGN: one connection per region, guarded by a recursive mutex, so that a transaction
+ * opened by rp_db_run_tx() on a thread is joined by the calls that thread makes inside it
+ * and other threads wait. WAL with synchronous=FULL: a commit that returned is on disk.
+ * Resources are JSON documents keyed by their lower-cased id; seq (AUTOINCREMENT) gives a
+ * stable order for paging. */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <string.h>
+
+#include "db.h"
+#include "json/json.h"
+#include "util/alloc.h"
+#include "util/crypto.h"
+#include "util/log.h"
+#include "util/macro.h"
+
+typedef struct sqlite_db {
+        rp_db base;
+        sqlite3 *h;
+        pthread_mutex_t lock;
+        int tx_depth;
+} sqlite_db;
+
+static const char schema[] =
+        "CREATE TABLE IF NOT EXISTS resources ("
+        " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " key TEXT NOT NULL UNIQUE, id TEXT NOT NULL, type TEXT NOT NULL,"
+        " parent_key TEXT NOT NULL, sub TEXT NOT NULL, rg TEXT,"
+        " body TEXT NOT NULL, internal TEXT, etag TEXT NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS resources_type ON resources(type, sub, rg, seq);"
+        "CREATE INDEX IF NOT EXISTS resources_parent ON resources(parent_key, type, seq);"
+        "CREATE TABLE IF NOT EXISTS operations ("
+        " n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, sub TEXT NOT NULL,"
+        " kind TEXT NOT NULL, resource_key TEXT, status TEXT NOT NULL, start INTEGER NOT NULL,"
+        " end INTEGER NOT NULL, percent REAL NOT NULL, error TEXT, result_status INTEGER,"
+        " result TEXT, args TEXT, job_pending INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX IF NOT EXISTS operations_jobs ON operations(job_pending, n);"
+        "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);";
+
+static void db_lock(sqlite_db *d)
+{
+        pthread_mutex_lock(&d->lock);
+}
+static void db_unlock(sqlite_db *d)
+{
+        pthread_mutex_unlock(&d->lock);
+}
+
+static int sq_err(int rc)
+{
+        switch (rc) {
+        case SQLITE_OK:
+        case SQLITE_DONE:
+        case SQLITE_ROW:
+                return 0;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_CONSTRAINT:
+                return -EEXIST;
+        case SQLITE_FULL:
+                return -ENOSPC;
+        default:
+                return -EIO;
+        }
+}
+
+static int exec(sqlite_db *d, const char *sql)
+{
+        char *msg = NULL;
+        int rc = sqlite3_exec(d->h, sql, NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+                log_debug("sqlite: %s: %s", sql, msg ? msg : "?");
+                sqlite3_free(msg);
+        }
+        return sq_err(rc);
+}
+
+static int prepare(sqlite_db *d, const char *sql, sqlite3_stmt **ret)
+{
+        int rc = sqlite3_prepare_v2(d->h, sql, -1, ret, NULL);
+        if (rc != SQLITE_OK)
+                log_debug("sqlite prepare: %s: %s", sql, sqlite3_errmsg(d->h));
+        return sq_err(rc);
+}
+
+static void finalizep(sqlite3_stmt **s)
+{
+        sqlite3_finalize(*s);
+}
+#define _cleanup_stmt_ _cleanup_(finalizep)
+
+static char *col_str(sqlite3_stmt *s, int i)
+{
+        const unsigned char *t = sqlite3_column_text(s, i);
+        return t ? rp_strdup((const char *)t) : NULL;
+}
+
+static json_t *col_json(sqlite3_stmt *s, int i)
+{
+        const unsigned char *t = sqlite3_column_text(s, i);
+        if (!t)
+                return NULL;
+        return json_loads((const char *)t, 0, NULL);
+}
+
+static void free_text(void *p)
+{
+        rp_free(p);
+}
+
+static int bind_json(sqlite3_stmt *s, int i, const json_t *j)
+{
+        if (!j)
+                return sqlite3_bind_null(s, i);
+        char *t = rp_json_dumps(j);
+        if (!t)
+                return SQLITE_NOMEM;
+        return sqlite3_bind_text(s, i, t, -1, free_text);
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *t)
+{
+        return t ? sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
+}
+
+/* ---------------------------------------------------------------- resources */
+
+#define RES_COLS "seq, key, id, type, parent_key, sub, rg, body, internal, etag"
+
+static rp_resource *res_from_row(sqlite3_stmt *s)
+{
+        rp_resource *r = rp_calloc(1, sizeof *r);
+        if (!r)
+                return NULL;
+        r->seq = sqlite3_column_int64(s, 0);
+        r->key = col_str(s, 1);
+        r->id = col_str(s, 2);
+        r->type = col_str(s, 3);
+        r->parent_key = col_str(s, 4);
+        r->sub = col_str(s, 5);
+        r->rg = col_str(s, 6);
+        r->body = col_json(s, 7);
+        r->internal = col_json(s, 8);
+        r->etag = col_str(s, 9);
+        if (!r->key || !r->id || !r->type || !r->body || !r->etag)
+                return rp_resource_free(r);
+        return r;
+}
+
+static int sq_res_get(rp_db *db, const char *key, rp_resource **ret)
+{
+        sqlite_db *d = (sqlite_db *)db;
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int r;
+        db_lock(d);
+        r = prepare(d, "SELECT " RES_COLS " FROM resources WHERE key = ?", &s);
+        if (r < 0)
+                goto out;
+        bind_text(s, 1, key);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) {
+                r = -ENOENT;
+        } else if (rc == SQLITE_ROW) {
+                *ret = res_from_row(s);
+                r = *ret ? 0 : -ENOMEM;
+        } else {
+                r = sq_err(rc);
+        }
+out:
+        db_unlock(d);
+        return r;
+}
+
+static int new_etag(char **etag)
+{
+        char u[RP_UUID_STR_LEN + 1];
+        if (rp_uuid4(u) < 0)
+                return -EIO;
+        char *e = rp_asprintf("\"%s\"", u);
+        if (!e)
+                return -ENOMEM;
+        rp_free(*etag);
+        *etag = e;
+        return 0;
+}
+
+static int sq_res_put(rp_db *db, rp_resource *res)
+{
+        sqlite_db *d = (sqlite_db *)db;
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int r = new_etag(&res->etag);
+        if (r < 0)
+                return r;
+        db_lock(d);
+        r = prepare(d,
+                    "INSERT INTO resources (key, id, type, parent_key, sub, rg, body, internal, "
+                    "etag) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
+                    "body = excluded.body, internal = excluded.internal, etag = excluded.etag "
+                    "RETURNING seq",
+                    &s);
+        if (r < 0)
+                goto out;
+        bind_text(s, 1, res->key);
+        bind_text(s, 2, res->id);
+        bind_text(s, 3, res->type);
+        bind_text(s, 4, res->parent_key);
+        bind_text(s, 5, res->sub);
+        bind_text(s, 6, res->rg);
+        bind_json(s, 7, res->body);
+        bind_json(s, 8, res->internal);
+        bind_text(s, 9, res->etag);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+                res->seq = sqlite3_column_int64(s, 0);
+                rc = sqlite3_step(s);
+        }
+        r = sq_err(rc);
+out:
+        db_unlock(d);
+        return r;
+}
+
+static int sq_res_delete(rp_db *db, const char *key)
+{
+        sqlite_db *d = (sqlite_db *)db;
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        db_lock(d);
+        int r = prepare(d, "DELETE FROM resources WHERE key = ?", &s);
+        if (r >= 0) {
+                bind_text(s, 1, key);
+                r = sq_err(sqlite3_step(s));
+                if (r >= 0)
+                        r = sqlite3_changes(d->h) > 0;
+        }
+        db_unlock(d);
+        return r;
+}
+
+static int sq_res_list(rp_db *db, const rp_db_filter *f, rp_resource ***ret, size_t *ret_n)
+{
+        sqlite_db *d = (sqlite_db *)db;
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        rp_resource **list = NULL;
+        size_t n = 0, cap = 0;
+        db_lock(d);
+        int r = prepare(d,
+                        "SELECT " RES_COLS " FROM resources WHERE type = ?1"
+                        " AND (?2 IS NULL OR sub = ?2) AND (?3 IS NULL OR rg = ?3)"
+                        " AND (?4 IS NULL OR parent_key = ?4) AND seq > ?5"
+                        " ORDER BY seq LIMIT ?6",
+                        &s);
+        if (r < 0)
+                goto out;
+        bind_text(s, 1, f->type);
+        bind_text(s, 2, f->sub);
+        bind_text(s, 3, f->rg);
+        bind_text(s, 4, f->parent_key);
+        sqlite3_bind_int64(s, 5, f->after_seq);
+        sqlite3_bind_int64(s, 6, f->limit ? (int64_t)f->limit : -1);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                if (n == cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        rp_resource **nl = rp_realloc(list, ncap * sizeof *nl);
+                        if (!nl) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        list = nl;
+                        cap = ncap;
+                }
+                list[n] = res_from_row(s);
+                if (!list[n]) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                n++;
+        }
+        r = sq_err(rc);
+        if (r < 0)
+                goto fail;
+        *ret = list;
+        *ret_n = n;
+        r = (int)n;
+        goto out;
+fail:
+        rp_resource_list_free(list, n);
+out:
+        db_unlock(d);
+        return r;
+}
+
+/* ---------------------------------------------------------------- operations */
+
+static int sq_op_put(rp_db *db, const rp_operation *op)
+{
+        sqlite_db *d = (sqlite_db *)db;
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        db_lock(d);
+        int r = prepare(d,
+                        "INSERT INTO operations (id, sub, kind, resource_key, status, start, end,"
+                        " percent, error, result_status, result, args, job_pending)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+                        " status = excluded.status, end = excluded.end,"
+                        " percent = excluded.percent, error = excluded.error,"
+                        " result_status = excluded.result_status, result = excluded.result,"
+                        " args = excluded.args, job_pending = excluded.job_pending",
+                        &s);
+        if (r >= 0) {
+                bind_text(s, 1, op->id);
+                bind_text(s, 2, op->sub);
+                bind_text(s, 3, op->kind);
+                bind_text(s, 4, op->resource_key);
+                bind_text(s, 5, op->status);
+                sqlite3_bind_int64(s, 6, (int64_t)op->start);
+                sqlite3_bind_int64(s, 7, (int64_t)op->end);
+                sqlite3_bind_double(s, 8, op->percent);
+                bind_json(s, 9, op->error);
+                sqlite3_bind_int(s, 10, (int)op->result_status);
+                bind_json(s, 11, op->result);
+                bind_json(s, 12, op->args);
+                sqlite3_bind_int(s, 13, op->job_pending);
+                r = sq_err(sqlite3_step(s));
+        }
+        db_unlock(d);
+        return r;
+}
+
+#define OP_COLS                                                                                    \
+        "id, sub, kind, resource_key, status, start, end, percent, error, result_status, result," \
+        " args, job_pending"
+
+static rp_operation *op_from_row(sqlite3_stmt *s)
+{
+        rp_operation *op = rp_calloc(1, sizeof *op);
+        if (!op)
+                return NULL;
+        op->id = col_str(s, 0);
+        op->sub = col_str(s, 1);
+        op->kind = col_str(s, 2);
+        op->resource_key = col_str(s, 3);
+        op->status = col_str(s, 4);
+        op->start = (rp_usec_t)sqlite3_column_int64(s, 5);
+        op->end = (rp_usec_t)sqlite3_column_int64(s, 6);
+        op->percent = sqlite3_column_double(s, 7);
+        op->error = col_json(s, 8);
+        op->result_status = (unsigned)sqlite3_column_int(s, 9);
+        op->result = col_json(s, 10);
+        op->args = col_json(s, 11);
+        op->job_pending = sqlite3_column_int(s, 12) != 0;
+        if (!op->id || !op->sub || !op->kind || !op->status)
+                return rp_operation_free(op);
+        return op;
+}
+
+static int op_query(sqlite_db *d, const char *sql, const char *arg, rp_operation **ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        db_lock(d);
+        int r = prepare(d, sql, &s);
+        if (r < 0)
+                goto out;
+        if (arg)
+                bind_text(s, 1, arg);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) {
+                r = -ENOENT;
+        } else if (rc == SQLITE_ROW) {
+                *ret = op_from_row(s);
+                r = *ret ? 0 : -ENOMEM;
+        } else {
+                r = sq_err(rc);
+        }
+out:
+        db_unlock(d);
+        return r;
+}
+
+static int sq_op_get(rp_db *db, const char *id, rp_operation **ret)
+{
+        return op_query((sqlite_db *)db, "SELECT " OP_COLS " FROM operations WHERE id = ?1", id,
+                        ret);
+}
+
+static int sq_op_next_job(rp_db *db, rp_operation **ret)
+{
+        int r = op_query((sqlite_db *)db,
+                         "SELECT " OP_COLS " FROM operations WHERE job_pending = 1 ORDER BY n"
+                         " LIMIT 1",
+                         NULL, ret);
+        if (r == -ENOENT)
+                return 0;
+        return r < 0 ? r : 1;
+}
+
+/* ---------------------------------------------------------------- kv */
+
+static int sq_kv_get(rp_db *db, const char *k, char **ret)
+{
+        sqlite_db *d = (sqlite_db *)db;
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        db_lock(d);
+        int r = prepare(d, "SELECT v FROM kv WHERE k = ?", &s);
+        if (r >= 0) {
+                bind_text(s, 1, k);
+                int rc = sqlite3_step(s);
+                if (rc == SQLITE_ROW) {
+                        *ret = col_str(s, 0);
+                        r = *ret ? 0 : -ENOMEM;
+                } else {
+                        r = rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
+                }
+        }
+        db_unlock(d);
+        return r;
+}
+
+static int sq_kv_put(rp_db *db, const char *k, const char *v)
+{
+        sqlite_db *d = (sqlite_db *)db;
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        db_lock(d);
+        int r = prepare(d, "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", &s);
+        if (r >= 0) {
+                bind_text(s, 1, k);
+                bind_text(s, 2, v);
+                r = sq_err(sqlite3_step(s));
+        }
+        db_unlock(d);
+        return r;
+}
+
+/* ---------------------------------------------------------------- transactions */
+
+static int sq_tx_begin(rp_db *db)
+{
+        sqlite_db *d = (sqlite_db *)db;
+        db_lock(d); /* held until tx_end: other threads wait */
+        if (d->tx_depth++ > 0)
+                return 0;
+        int r = exec(d, "BEGIN IMMEDIATE");
+        if (r < 0) {
+                d->tx_depth--;
+                db_unlock(d);
+        }
+        return r;
+}
+
+static int sq_tx_end(rp_db *db, bool commit)
+{
+        sqlite_db *d = (sqlite_db *)db;
+        int r = 0;
+        if (--d->tx_depth == 0) {
+                r = exec(d, commit ? "COMMIT" : "ROLLBACK");
+                if (r < 0 && commit)
+                        exec(d, "ROLLBACK");
+        }
+        db_unlock(d);
+        return r;
+}
+
+static void sq_free(rp_db *db)
+{
+        sqlite_db *d = (sqlite_db *)db;
+        sqlite3_close_v2(d->h);
+        pthread_mutex_destroy(&d->lock);
+        rp_free(d);
+}
+
+static const rp_db_ops sqlite_ops = {
+        .version = RP_DB_OPS_VERSION,
+        .res_get = sq_res_get,
+        .res_put = sq_res_put,
+        .res_delete = sq_res_delete,
+        .res_list = sq_res_list,
+        .op_put = sq_op_put,
+        .op_get = sq_op_get,
+        .op_next_job = sq_op_next_job,
+        .kv_get = sq_kv_get,
+        .kv_put = sq_kv_put,
+        .tx_begin = sq_tx_begin,
+        .tx_end = sq_tx_end,
+        .free = sq_free,
+};
+
+int rp_db_sqlite_open(const char *path, rp_db **ret)
+{
+        sqlite_db *d = rp_calloc(1, sizeof *d);
+        if (!d)
+                return -ENOMEM;
+        d->base.ops = &sqlite_ops;
+        pthread_mutexattr_t a;
+        pthread_mutexattr_init(&a);
+        pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&d->lock, &a);
+        pthread_mutexattr_destroy(&a);
+
+        int rc = sqlite3_open_v2(path, &d->h,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                         SQLITE_OPEN_FULLMUTEX,
+                                 NULL);
+        int r = sq_err(rc);
+        if (r >= 0)
+                r = exec(d, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                            " PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;");
+        if (r >= 0)
+                r = exec(d, schema);
+        if (r < 0) {
+                log_debug("sqlite open %s: %s", path, d->h ? sqlite3_errmsg(d->h) : "?");
+                sq_free(&d->base);
+                return r;
+        }
+        *ret = &d->base;
+        return 0;
+}
