@@ -260,8 +260,12 @@ static int on_headers(void *userdata, rp_request *http)
         if (!(r->route->flags & RP_ROUTE_NOAUTH) && check_auth(r) < 0)
                 return RP_HTTP_BODY_BUFFER;
 
-        if (r->route->flags & RP_ROUTE_STREAM)
+        if (r->route->flags & RP_ROUTE_STREAM) {
+                /* Refuse before "100 Continue" and before the first body byte. */
+                if (svc->stream_begin && svc->stream_begin(r) < 0)
+                        return RP_HTTP_BODY_BUFFER;
                 return RP_HTTP_BODY_STREAM;
+        }
         const char *cl = rp_http_header(http, "Content-Length");
         uint64_t len;
         if (cl && rp_parse_u64(cl, &len) == 0 && len > RP_MAX_JSON_BODY) {

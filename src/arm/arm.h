@@ -70,6 +70,9 @@ struct rp_service {
         size_t n_routes;
         const rp_job_kind *job_kinds;
         size_t n_job_kinds;
+        /** Streaming routes: validate when the headers are in (may reply to refuse). */
+        int (*stream_begin)(rp_arm_req *r);
+        /** Streaming routes: one piece of the body. */
         int (*stream_body)(rp_arm_req *r, const char *data, size_t len);
 };
 

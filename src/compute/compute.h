@@ -13,6 +13,8 @@ extern const size_t rp_compute_n_routes;
 extern const rp_job_kind rp_compute_job_kinds[];
 extern const size_t rp_compute_n_job_kinds;
 
+/** Streaming begin hook for the data plane (rp_service.stream_begin). */
+int rp_dataplane_stream_begin(rp_arm_req *r);
 /** Streaming body hook for the data plane (rp_service.stream_body). */
 int rp_dataplane_stream_body(rp_arm_req *r, const char *data, size_t len);
 

@@ -252,12 +252,17 @@ static int stage_flush(rp_arm_req *r, page_write *w)
         return 0;
 }
 
+int rp_dataplane_stream_begin(rp_arm_req *r)
+{
+        if (strcmp(r->http->method, "PUT") != 0)
+                return 0;
+        return page_write_prepare(r);
+}
+
 int rp_dataplane_stream_body(rp_arm_req *r, const char *data, size_t len)
 {
-        if (r->http->replied)
+        if (r->http->replied || !r->data)
                 return -EALREADY;
-        if (!r->data && page_write_prepare(r) < 0)
-                return -EINVAL;
         page_write *w = r->data;
         if (w->failed)
                 return -EIO;
@@ -283,9 +288,9 @@ int rp_dataplane_stream_body(rp_arm_req *r, const char *data, size_t len)
 
 void rp_h_data_put(rp_arm_req *r)
 {
-        if (!r->data && page_write_prepare(r) < 0)
-                return;
         page_write *w = r->data;
+        if (!w)
+                return; /* refused in rp_dataplane_stream_begin() */
         if (w->failed || r->http->replied)
                 return;
         int k;

@@ -222,6 +222,7 @@ int main(int argc, char **argv)
         svc.n_routes = rp_compute_n_routes;
         svc.job_kinds = rp_compute_job_kinds;
         svc.n_job_kinds = rp_compute_n_job_kinds;
+        svc.stream_begin = rp_dataplane_stream_begin;
         svc.stream_body = rp_dataplane_stream_body;
 
         /* Block the stop signals before any thread starts, so all inherit the mask. */
