@@ -1,0 +1,37 @@
+# Makefile: the two entry points of the README, and a few conveniences.
+#   make run   - install deps, build, start rpd on the embedded default (./data)
+#   make test  - install deps, build, unit + end-to-end tests, then all again under ASan+UBSan
+.PHONY: all deps build run test test-fast test-asan fuzz demo clean
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+DATA       ?= data
+JOBS       ?= $(shell nproc)
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@echo "rpd: data directory $(DATA); connect with the CA $(DATA)/tls/ca.pem"
+	@echo "rpd: get a token: $(BUILD)/src/cli/rpctl token --data $(DATA) --subscription 00000000-0000-0000-0000-000000000001"
+	@exec $(BUILD)/src/daemon/rpd --data $(DATA)
+
+test-fast: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DRP_SANITIZE=ON >/dev/null
+	@cmake --build $(BUILD_ASAN) -j $(JOBS)
+	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+test: test-fast test-asan
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)
