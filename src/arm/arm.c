@@ -134,6 +134,31 @@ static bool is_guid(const char *s)
         return true;
 }
 
+#define RP_MAX_KNOWN_SUBS 1024
+
+/* Record @p sub in every region's store the first time this process sees it. */
+static void record_subscription(rp_service *svc, const char *sub)
+{
+        pthread_mutex_lock(&svc->subs_lock);
+        for (size_t i = 0; i < svc->n_known_subs; i++)
+                if (strcasecmp(svc->known_subs[i], sub) == 0) {
+                        pthread_mutex_unlock(&svc->subs_lock);
+                        return;
+                }
+        for (size_t i = 0; i < svc->n_regions; i++) {
+                _cleanup_free_ char *key = rp_asprintf("subscription/%s", sub);
+                _cleanup_free_ char *v = NULL;
+                if (key && rp_db_kv_get(svc->regions[i]->db, key, &v) == -ENOENT)
+                        (void)rp_db_kv_put(svc->regions[i]->db, key, sub);
+        }
+        if (!svc->known_subs)
+                svc->known_subs = rp_calloc(RP_MAX_KNOWN_SUBS, sizeof *svc->known_subs);
+        if (svc->known_subs && svc->n_known_subs < RP_MAX_KNOWN_SUBS)
+                snprintf(svc->known_subs[svc->n_known_subs++], sizeof svc->known_subs[0], "%s",
+                         sub);
+        pthread_mutex_unlock(&svc->subs_lock);
+}
+
 static int check_auth(rp_arm_req *r)
 {
         const char *h = rp_http_header(r->http, "Authorization");
@@ -183,12 +208,7 @@ static int check_auth(rp_arm_req *r)
                         return -EACCES;
                 }
                 /* A subscription comes into being on its first authorised use. */
-                for (size_t i = 0; i < r->svc->n_regions; i++) {
-                        _cleanup_free_ char *key = rp_asprintf("subscription/%s", sub);
-                        _cleanup_free_ char *v = NULL;
-                        if (key && rp_db_kv_get(r->svc->regions[i]->db, key, &v) == -ENOENT)
-                                (void)rp_db_kv_put(r->svc->regions[i]->db, key, sub);
-                }
+                record_subscription(r->svc, sub);
         }
         return 0;
 }

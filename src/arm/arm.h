@@ -72,6 +72,10 @@ struct rp_service {
         size_t n_job_kinds;
         /** Streaming routes: validate when the headers are in (may reply to refuse). */
         int (*stream_begin)(rp_arm_req *r);
+        /** Subscriptions already recorded in the stores (so each is written once). */
+        pthread_mutex_t subs_lock;
+        char (*known_subs)[40];
+        size_t n_known_subs;
         /** Streaming routes: one piece of the body. */
         int (*stream_body)(rp_arm_req *r, const char *data, size_t len);
 };

@@ -225,7 +225,7 @@ static int vm_disk_prepare(rp_arm_req *r, rp_region *reg, const char *vm_key, vm
 static int vm_disk_create(rp_arm_req *r, rp_region *reg, const char *vm_name, vm_disk *d)
 {
         const char *name = json_string_value(json_object_get(d->entry, "name"));
-        char gen[64];
+        char gen[128];
         if (!name) {
                 uint8_t rnd[4];
                 char hex[9];

@@ -7,8 +7,9 @@
  *
  * DESIGN: a page write is validated completely (signature, generation, permissions, range,
  * alignment, Content-Length) before the first body byte is taken, so a refused request
- * changes nothing. The body streams through a 1 MiB staging buffer into the image; the reply
- * (201) is sent only after every byte and the dirty map are on stable storage. */
+ * changes nothing. The dirty map marks the whole range first (durably); the body then streams
+ * through a 1 MiB staging buffer into the image without syncs, and one fdatasync precedes
+ * the reply (201): an acknowledged write is on stable storage. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -221,6 +222,11 @@ static int page_write_prepare(rp_arm_req *r)
                                    "A clear carries no body.");
                 return -EINVAL;
         }
+        /* The whole range is dirty before the first byte lands (one map sync per request). */
+        if (!clear && rp_disk_image_mark_dirty(img, first, len) < 0) {
+                rp_arm_reply_internal(r, -EIO, "dirty map");
+                return -EIO;
+        }
         page_write *w = rp_calloc(1, sizeof *w);
         if (!w || (!clear && !(w->stage = rp_malloc(STAGE_BYTES)))) {
                 rp_free(w);
@@ -241,7 +247,7 @@ static int stage_flush(rp_arm_req *r, page_write *w)
 {
         if (w->staged == 0)
                 return 0;
-        int k = rp_disk_image_write(w->img, w->next_off, w->stage, w->staged);
+        int k = rp_disk_image_write_nosync(w->img, w->next_off, w->stage, w->staged);
         if (k < 0) {
                 w->failed = true;
                 rp_arm_reply_internal(r, k, "disk write");
@@ -309,6 +315,11 @@ void rp_h_data_put(rp_arm_req *r)
                 }
                 if (stage_flush(r, w) < 0)
                         return;
+                k = rp_disk_image_sync(w->img);
+                if (k < 0) {
+                        rp_arm_reply_internal(r, k, "disk sync");
+                        return;
+                }
         }
         rp_http_add_header(r->http, "x-ms-request-server-encrypted", "true");
         rp_arm_reply_empty(r, 201);

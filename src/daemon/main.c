@@ -101,6 +101,8 @@ static void close_service(rp_service *svc)
                 rp_free(reg);
         }
         rp_free(svc->regions);
+        rp_free(svc->known_subs);
+        pthread_mutex_destroy(&svc->subs_lock);
         rp_token_key_free(svc->token_key);
         rp_free(svc->data_dir);
 }
@@ -143,6 +145,7 @@ int main(int argc, char **argv)
         umask(077);
 
         rp_service svc = { 0 };
+        pthread_mutex_init(&svc.subs_lock, NULL);
         rp_config cfg;
         _cleanup_free_ char *err = NULL;
         int k = rp_config_default(&cfg);

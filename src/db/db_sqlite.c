@@ -17,11 +17,18 @@
 #include "util/log.h"
 #include "util/macro.h"
 
+#define STMT_CACHE 16
+
 typedef struct sqlite_db {
         rp_db base;
         sqlite3 *h;
         pthread_mutex_t lock;
         int tx_depth;
+        /* Prepared statements, kept for the life of the connection (used under lock). */
+        struct {
+                const char *sql;
+                sqlite3_stmt *stmt;
+        } cache[STMT_CACHE];
 } sqlite_db;
 
 static const char schema[] =
@@ -81,19 +88,44 @@ static int exec(sqlite_db *d, const char *sql)
         return sq_err(rc);
 }
 
+/* A prepared statement for @p sql from the cache (prepared on first use). Caller holds the
+ * lock and hands it back with stmt_release(). */
 static int prepare(sqlite_db *d, const char *sql, sqlite3_stmt **ret)
 {
-        int rc = sqlite3_prepare_v2(d->h, sql, -1, ret, NULL);
-        if (rc != SQLITE_OK)
+        size_t i;
+        for (i = 0; i < STMT_CACHE && d->cache[i].sql; i++)
+                if (d->cache[i].sql == sql || strcmp(d->cache[i].sql, sql) == 0) {
+                        *ret = d->cache[i].stmt;
+                        return 0;
+                }
+        int rc = sqlite3_prepare_v3(d->h, sql, -1, SQLITE_PREPARE_PERSISTENT, ret, NULL);
+        if (rc != SQLITE_OK) {
                 log_debug("sqlite prepare: %s: %s", sql, sqlite3_errmsg(d->h));
-        return sq_err(rc);
+                return sq_err(rc);
+        }
+        if (i < STMT_CACHE) {
+                d->cache[i].sql = sql;
+                d->cache[i].stmt = *ret;
+        }
+        return 0;
 }
 
-static void finalizep(sqlite3_stmt **s)
+/* Reset a statement from prepare() (or finalize it if the cache was full), then unlock. */
+static void stmt_release(sqlite_db *d, sqlite3_stmt *s)
 {
-        sqlite3_finalize(*s);
+        if (s) {
+                bool cached = false;
+                for (size_t i = 0; i < STMT_CACHE && d->cache[i].sql; i++)
+                        cached = cached || d->cache[i].stmt == s;
+                if (cached) {
+                        sqlite3_reset(s);
+                        sqlite3_clear_bindings(s);
+                } else {
+                        sqlite3_finalize(s);
+                }
+        }
+        db_unlock(d);
 }
-#define _cleanup_stmt_ _cleanup_(finalizep)
 
 static char *col_str(sqlite3_stmt *s, int i)
 {
@@ -156,7 +188,7 @@ static rp_resource *res_from_row(sqlite3_stmt *s)
 static int sq_res_get(rp_db *db, const char *key, rp_resource **ret)
 {
         sqlite_db *d = (sqlite_db *)db;
-        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        sqlite3_stmt *s = NULL;
         int r;
         db_lock(d);
         r = prepare(d, "SELECT " RES_COLS " FROM resources WHERE key = ?", &s);
@@ -173,7 +205,7 @@ static int sq_res_get(rp_db *db, const char *key, rp_resource **ret)
                 r = sq_err(rc);
         }
 out:
-        db_unlock(d);
+        stmt_release(d, s);
         return r;
 }
 
@@ -193,7 +225,7 @@ static int new_etag(char **etag)
 static int sq_res_put(rp_db *db, rp_resource *res)
 {
         sqlite_db *d = (sqlite_db *)db;
-        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        sqlite3_stmt *s = NULL;
         int r = new_etag(&res->etag);
         if (r < 0)
                 return r;
@@ -222,14 +254,14 @@ static int sq_res_put(rp_db *db, rp_resource *res)
         }
         r = sq_err(rc);
 out:
-        db_unlock(d);
+        stmt_release(d, s);
         return r;
 }
 
 static int sq_res_delete(rp_db *db, const char *key)
 {
         sqlite_db *d = (sqlite_db *)db;
-        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        sqlite3_stmt *s = NULL;
         db_lock(d);
         int r = prepare(d, "DELETE FROM resources WHERE key = ?", &s);
         if (r >= 0) {
@@ -238,14 +270,14 @@ static int sq_res_delete(rp_db *db, const char *key)
                 if (r >= 0)
                         r = sqlite3_changes(d->h) > 0;
         }
-        db_unlock(d);
+        stmt_release(d, s);
         return r;
 }
 
 static int sq_res_list(rp_db *db, const rp_db_filter *f, rp_resource ***ret, size_t *ret_n)
 {
         sqlite_db *d = (sqlite_db *)db;
-        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        sqlite3_stmt *s = NULL;
         rp_resource **list = NULL;
         size_t n = 0, cap = 0;
         db_lock(d);
@@ -292,7 +324,7 @@ static int sq_res_list(rp_db *db, const rp_db_filter *f, rp_resource ***ret, siz
 fail:
         rp_resource_list_free(list, n);
 out:
-        db_unlock(d);
+        stmt_release(d, s);
         return r;
 }
 
@@ -301,7 +333,7 @@ out:
 static int sq_op_put(rp_db *db, const rp_operation *op)
 {
         sqlite_db *d = (sqlite_db *)db;
-        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        sqlite3_stmt *s = NULL;
         db_lock(d);
         int r = prepare(d,
                         "INSERT INTO operations (id, sub, kind, resource_key, status, start, end,"
@@ -328,7 +360,7 @@ static int sq_op_put(rp_db *db, const rp_operation *op)
                 sqlite3_bind_int(s, 13, op->job_pending);
                 r = sq_err(sqlite3_step(s));
         }
-        db_unlock(d);
+        stmt_release(d, s);
         return r;
 }
 
@@ -361,7 +393,7 @@ static rp_operation *op_from_row(sqlite3_stmt *s)
 
 static int op_query(sqlite_db *d, const char *sql, const char *arg, rp_operation **ret)
 {
-        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        sqlite3_stmt *s = NULL;
         db_lock(d);
         int r = prepare(d, sql, &s);
         if (r < 0)
@@ -378,7 +410,7 @@ static int op_query(sqlite_db *d, const char *sql, const char *arg, rp_operation
                 r = sq_err(rc);
         }
 out:
-        db_unlock(d);
+        stmt_release(d, s);
         return r;
 }
 
@@ -404,7 +436,7 @@ static int sq_op_next_job(rp_db *db, rp_operation **ret)
 static int sq_kv_get(rp_db *db, const char *k, char **ret)
 {
         sqlite_db *d = (sqlite_db *)db;
-        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        sqlite3_stmt *s = NULL;
         db_lock(d);
         int r = prepare(d, "SELECT v FROM kv WHERE k = ?", &s);
         if (r >= 0) {
@@ -417,14 +449,14 @@ static int sq_kv_get(rp_db *db, const char *k, char **ret)
                         r = rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
                 }
         }
-        db_unlock(d);
+        stmt_release(d, s);
         return r;
 }
 
 static int sq_kv_put(rp_db *db, const char *k, const char *v)
 {
         sqlite_db *d = (sqlite_db *)db;
-        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        sqlite3_stmt *s = NULL;
         db_lock(d);
         int r = prepare(d, "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", &s);
         if (r >= 0) {
@@ -432,7 +464,7 @@ static int sq_kv_put(rp_db *db, const char *k, const char *v)
                 bind_text(s, 2, v);
                 r = sq_err(sqlite3_step(s));
         }
-        db_unlock(d);
+        stmt_release(d, s);
         return r;
 }
 
@@ -468,6 +500,8 @@ static int sq_tx_end(rp_db *db, bool commit)
 static void sq_free(rp_db *db)
 {
         sqlite_db *d = (sqlite_db *)db;
+        for (size_t i = 0; i < STMT_CACHE && d->cache[i].sql; i++)
+                sqlite3_finalize(d->cache[i].stmt);
         sqlite3_close_v2(d->h);
         pthread_mutex_destroy(&d->lock);
         rp_free(d);

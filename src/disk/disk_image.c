@@ -945,7 +945,8 @@ static int image_pwrite(rp_disk_image *img, uint64_t off, const void *data, size
 
 /* Common frame of write and clear: alignment, hold shared, range, dirty bits, op, fdatasync.
  * The shared hold covers the fdatasync too, so a cut never sees an unacknowledged write. */
-static int image_modify(rp_disk_image *img, uint64_t off, uint64_t len, const void *data)
+static int image_modify(rp_disk_image *img, uint64_t off, uint64_t len, const void *data,
+                        bool sync)
 {
         if (off % RP_SECTOR_SIZE != 0 || len % RP_SECTOR_SIZE != 0)
                 return -EINVAL;
@@ -959,7 +960,7 @@ static int image_modify(rp_disk_image *img, uint64_t off, uint64_t len, const vo
         if (r == 0 && len > 0)
                 r = data ? image_pwrite(img, off, data, (size_t)len)
                          : punch_or_zero(img->fd, off, len);
-        if (r == 0 && len > 0 && fdatasync(img->fd) < 0)
+        if (r == 0 && len > 0 && sync && fdatasync(img->fd) < 0)
                 r = -errno;
         pthread_rwlock_unlock(&img->hold);
         return r;
@@ -967,12 +968,37 @@ static int image_modify(rp_disk_image *img, uint64_t off, uint64_t len, const vo
 
 int rp_disk_image_write(rp_disk_image *img, uint64_t off, const void *data, size_t len)
 {
-        return image_modify(img, off, len, data);
+        return image_modify(img, off, len, data, true);
+}
+
+int rp_disk_image_write_nosync(rp_disk_image *img, uint64_t off, const void *data, size_t len)
+{
+        return image_modify(img, off, len, data, false);
+}
+
+int rp_disk_image_mark_dirty(rp_disk_image *img, uint64_t off, uint64_t len)
+{
+        if (off % RP_SECTOR_SIZE != 0 || len % RP_SECTOR_SIZE != 0)
+                return -EINVAL;
+        int r = pthread_rwlock_rdlock(&img->hold);
+        if (r != 0)
+                return -r;
+        if (!range_ok(img->size, off, len))
+                r = -ERANGE;
+        else if (len > 0)
+                r = dirty_mark(img, off, len);
+        pthread_rwlock_unlock(&img->hold);
+        return r;
+}
+
+int rp_disk_image_sync(rp_disk_image *img)
+{
+        return fdatasync(img->fd) < 0 ? -errno : 0;
 }
 
 int rp_disk_image_clear(rp_disk_image *img, uint64_t off, uint64_t len)
 {
-        return image_modify(img, off, len, NULL);
+        return image_modify(img, off, len, NULL, true);
 }
 
 int rp_disk_image_read(rp_disk_image *img, uint64_t off, void *buf, size_t len)

@@ -100,6 +100,24 @@ int rp_disk_image_resize(rp_disk_image *img, uint64_t new_size);
 int rp_disk_image_write(rp_disk_image *img, uint64_t off, const void *data, size_t len);
 
 /**
+ * Like rp_disk_image_write() but without the final fdatasync of the image: the caller makes
+ * the data durable with rp_disk_image_sync() before acknowledging it. The dirty bits are
+ * still durable when this returns. Used by streamed page writes (one sync per request).
+ * @return 0, -EINVAL (alignment), -ERANGE, or -errno.
+ */
+int rp_disk_image_write_nosync(rp_disk_image *img, uint64_t off, const void *data, size_t len);
+
+/**
+ * Mark the chunks under [off, off + len) dirty, durably, without writing data. A streamed
+ * write calls it once for its whole range before the first byte lands, so the pieces that
+ * follow never touch the map. @return 0, -EINVAL, -ERANGE, or -errno.
+ */
+int rp_disk_image_mark_dirty(rp_disk_image *img, uint64_t off, uint64_t len);
+
+/** fdatasync the image. @return 0 or -errno. */
+int rp_disk_image_sync(rp_disk_image *img);
+
+/**
  * Zero @p len bytes at @p off (x-ms-page-write: clear) by punching a hole. Alignment, range,
  * dirty map and durability rules are those of rp_disk_image_write().
  * @return 0, -EINVAL, -ERANGE or -errno.
