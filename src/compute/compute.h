@@ -47,6 +47,9 @@ void rp_compute_list(rp_arm_req *r, const char *type, const char *sub, const cha
 /** ETag checks (If-Match / If-None-Match) for a PUT/PATCH/DELETE on @p cur (may be NULL).
  *  Replies 412 on failure. */
 int rp_compute_check_etag(rp_arm_req *r, const rp_resource *cur);
+/** Reply @p status with @p body (stolen) and the ETag header of @p res. */
+void rp_compute_reply_resource(rp_arm_req *r, unsigned status, json_t *body,
+                               const rp_resource *res);
 /** Current UTC time in ARM format into a new JSON string. */
 json_t *rp_compute_now(void);
 /** Unique id (GUID) into a new JSON string. */

@@ -258,3 +258,11 @@ void rp_compute_list(rp_arm_req *r, const char *type, const char *sub, const cha
         }
         rp_arm_reply_list(r, items, *next ? next : NULL);
 }
+
+void rp_compute_reply_resource(rp_arm_req *r, unsigned status, json_t *body,
+                               const rp_resource *res)
+{
+        if (res && res->etag)
+                rp_http_add_header(r->http, "ETag", res->etag);
+        rp_arm_reply_json(r, status, body);
+}

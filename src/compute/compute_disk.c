@@ -91,7 +91,7 @@ void rp_h_disk_get(rp_arm_req *r)
         _cleanup_(rp_resource_freep) rp_resource *res = NULL;
         if (disk_load(r, NULL, &res, NULL) < 0)
                 return;
-        rp_arm_reply_json(r, 200, disk_present(r, res));
+        rp_compute_reply_resource(r, 200, disk_present(r, res), res);
 }
 
 void rp_h_disk_list_group(rp_arm_req *r)
@@ -250,9 +250,14 @@ void rp_h_disk_put(rp_arm_req *r)
                                            "Changing property 'createOption' is not allowed.");
                         return;
                 }
-                if (disk_update(r, reg, cur, tags, sku, size_gb, have_size) < 0)
+                /* PUT replaces: tags left out of the body are removed (PATCH merges). */
+                json_t *no_tags = tags ? NULL : json_object();
+                k = disk_update(r, reg, cur, tags ? tags : no_tags, sku, size_gb, have_size);
+                if (no_tags)
+                        json_decref(no_tags);
+                if (k < 0)
                         return;
-                rp_arm_reply_json(r, 200, disk_present(r, cur));
+                rp_compute_reply_resource(r, 200, disk_present(r, cur), cur);
                 return;
         }
 
@@ -423,7 +428,7 @@ void rp_h_disk_put(rp_arm_req *r)
         }
         log_info("disk '%s' created in %s: %s, %" PRIu64 " bytes", res->id, reg->name, create,
                  bytes);
-        rp_arm_reply_json(r, 200, disk_present(r, res));
+        rp_compute_reply_resource(r, 200, disk_present(r, res), res);
 }
 
 void rp_h_disk_patch(rp_arm_req *r)
@@ -449,7 +454,7 @@ void rp_h_disk_patch(rp_arm_req *r)
                 return;
         if (disk_update(r, reg, res, tags, sku, size_gb, have_size) < 0)
                 return;
-        rp_arm_reply_json(r, 200, disk_present(r, res));
+        rp_compute_reply_resource(r, 200, disk_present(r, res), res);
 }
 
 void rp_h_disk_delete(rp_arm_req *r)

@@ -28,10 +28,11 @@ static bool version_ok(rp_arm_req *r, enum rp_arm_family a, enum rp_arm_family b
         return true;
 }
 
-static json_t *status_json(const rp_operation *op)
+static json_t *status_json(rp_arm_req *r, const rp_operation *op)
 {
         char t[RP_RFC3339_LEN];
-        json_t *o = json_pack("{s:s, s:s, s:s, s:f}", "name", op->id, "status", op->status,
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:f}", "id", r->http->path, "name", op->id,
+                              "status", op->status,
                               "startTime", rp_time_format(op->start, t), "percentComplete",
                               op->percent);
         if (!o)
@@ -102,7 +103,7 @@ void rp_h_operation_get(rp_arm_req *r)
         }
         if (rp_streq(op->status, "InProgress"))
                 rp_http_add_header(r->http, "Retry-After", "1");
-        rp_arm_reply_json(r, 200, status_json(op));
+        rp_arm_reply_json(r, 200, status_json(r, op));
 }
 
 void rp_h_group_opresult(rp_arm_req *r)
@@ -118,7 +119,7 @@ void rp_h_group_opresult(rp_arm_req *r)
         if (strcasecmp(r->route->name, "Operations_Get") == 0) {
                 if (rp_streq(op->status, "InProgress"))
                         rp_http_add_header(r->http, "Retry-After", "1");
-                rp_arm_reply_json(r, 200, status_json(op));
+                rp_arm_reply_json(r, 200, status_json(r, op));
                 return;
         }
         reply_result(r, home, op, true);

@@ -544,7 +544,7 @@ void rp_h_vm_put(rp_arm_req *r)
         }
         log_info("vm '%s' %s in %s with %zu disk(s)", vm->id, is_new ? "created" : "updated",
                  reg->name, n);
-        rp_arm_reply_json(r, is_new ? 201 : 200, vm_present(r, vm));
+        rp_compute_reply_resource(r, is_new ? 201 : 200, vm_present(r, vm), vm);
 }
 
 static int vm_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret)
@@ -569,7 +569,7 @@ void rp_h_vm_get(rp_arm_req *r)
         _cleanup_(rp_resource_freep) rp_resource *vm = NULL;
         if (vm_load(r, NULL, &vm) < 0)
                 return;
-        rp_arm_reply_json(r, 200, vm_present(r, vm));
+        rp_compute_reply_resource(r, 200, vm_present(r, vm), vm);
 }
 
 void rp_h_vm_delete(rp_arm_req *r)
