@@ -9,9 +9,11 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "arm/arm_names.h"
 #include "json/json.h"
 #include "util/alloc.h"
 #include "util/crypto.h"
@@ -42,10 +44,10 @@ void rp_arm_reply_json(rp_arm_req *r, unsigned status, json_t *v)
         if (v)
                 json_decref(v);
         if (!s) {
-                rp_http_reply(r->http, 500, "application/json; charset=utf-8",
-                              "{\"error\":{\"code\":\"InternalExecutionError\",\"message\":"
-                              "\"Out of memory.\"}}",
-                              75);
+                static const char oom[] = "{\"error\":{\"code\":\"InternalExecutionError\","
+                                          "\"message\":\"Out of memory.\"}}";
+                rp_http_reply(r->http, 500, "application/json; charset=utf-8", oom,
+                              sizeof oom - 1);
                 return;
         }
         rp_http_reply(r->http, status, "application/json; charset=utf-8", s, strlen(s));
@@ -56,6 +58,23 @@ void rp_arm_reply_empty(rp_arm_req *r, unsigned status)
         rp_http_reply(r->http, status, NULL, NULL, 0);
 }
 
+/* Replace every byte that is not part of valid UTF-8 with '?', in place: messages quote user
+ * input (names from the path, header values), and jansson refuses invalid UTF-8, which would
+ * turn a 4xx into a 500. */
+static void utf8_sanitize(char *s)
+{
+        size_t len = strlen(s);
+        for (size_t i = 0; i < len;) {
+                uint32_t cp;
+                int n = rp_arm__utf8_next(s + i, len - i, &cp);
+                if (n < 0) {
+                        s[i++] = '?';
+                        continue;
+                }
+                i += (size_t)n;
+        }
+}
+
 void rp_arm_reply_error(rp_arm_req *r, enum rp_ec ec, const char *target, const char *fmt, ...)
 {
         _cleanup_free_ char *msg = NULL;
@@ -64,6 +83,8 @@ void rp_arm_reply_error(rp_arm_req *r, enum rp_ec ec, const char *target, const 
                 va_start(ap, fmt);
                 msg = rp_vasprintf(fmt, ap);
                 va_end(ap);
+                if (msg)
+                        utf8_sanitize(msg);
         }
         json_t *err = json_pack("{s:s, s:s}", "code", rp_ec_code(ec), "message",
                                 msg ? msg : rp_ec_message(ec));
@@ -71,6 +92,9 @@ void rp_arm_reply_error(rp_arm_req *r, enum rp_ec ec, const char *target, const 
                 json_object_set_new(err, "target", json_string(target));
         /* Never Retry-After on an error: azure-core would retry it. */
         rp_buf_clear(&r->http->extra_headers);
+        /* Blob clients (azure-storage-blob, AzCopy) read the error code from this header. */
+        if (strncmp(r->http->path, "/data/", 6) == 0)
+                (void)rp_http_add_header(r->http, "x-ms-error-code", rp_ec_code(ec));
         log_info("arm error code=%s status=%u message='%s'", rp_ec_code(ec), rp_ec_status(ec),
                  msg ? msg : rp_ec_message(ec));
         rp_arm_reply_json(r, rp_ec_status(ec), err ? json_pack("{s:o}", "error", err) : NULL);
@@ -510,6 +534,57 @@ static rp_job_fn job_lookup(rp_service *svc, const char *kind)
         return NULL;
 }
 
+/* Sleep up to @ms or until kicked. @return whether the worker must stop. */
+static bool worker_wait(rp_region *reg, unsigned ms)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&reg->lock);
+        if (!reg->stop)
+                pthread_cond_timedwait(&reg->wake, &reg->lock, &ts);
+        bool stop = reg->stop;
+        pthread_mutex_unlock(&reg->lock);
+        return stop;
+}
+
+#ifdef RP_TEST_HOOKS
+/* Test hook: RPD_TEST_JOB_DELAY_MS holds every job back that long before it runs, so that an
+ * end-to-end test can kill rpd while an accepted operation is still pending and check that
+ * it completes after the restart. */
+static unsigned test_job_delay_ms(void)
+{
+        const char *v = getenv("RPD_TEST_JOB_DELAY_MS");
+        uint64_t ms;
+        if (!v || rp_parse_u64(v, &ms) < 0 || ms > 600000)
+                return 0;
+        return (unsigned)ms;
+}
+
+/* @return whether the worker must stop (the job then stays pending). */
+static bool test_job_delay(rp_region *reg)
+{
+        unsigned ms = test_job_delay_ms();
+        if (!ms)
+                return false;
+        rp_usec_t until = rp_now_monotonic() + (rp_usec_t)ms * 1000;
+        for (rp_usec_t now; (now = rp_now_monotonic()) < until;)
+                if (worker_wait(reg, (unsigned)((until - now + 999) / 1000)))
+                        return true;
+        return false;
+}
+#else
+static bool test_job_delay(rp_region *reg)
+{
+        return false;
+}
+#endif
+
 static void *worker_main(void *p)
 {
         rp_region *reg = p;
@@ -523,6 +598,8 @@ static void *worker_main(void *p)
                 _cleanup_(rp_operation_freep) rp_operation *op = NULL;
                 int k = rp_db_op_next_job(reg->db, &op);
                 if (k > 0) {
+                        if (test_job_delay(reg))
+                                break;
                         rp_log_set_request(op->id, NULL);
                         rp_job_fn fn = job_lookup(reg->svc, op->kind);
                         int r = fn ? fn(reg->svc, reg, op) : -EOPNOTSUPP;
@@ -543,19 +620,8 @@ static void *worker_main(void *p)
                                 continue;
                 }
                 /* Nothing to do (or a retry is due later): sleep until kicked. */
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                unsigned ms = backoff_ms ? backoff_ms : 1000;
-                ts.tv_sec += ms / 1000;
-                ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
-                pthread_mutex_lock(&reg->lock);
-                if (!reg->stop)
-                        pthread_cond_timedwait(&reg->wake, &reg->lock, &ts);
-                pthread_mutex_unlock(&reg->lock);
+                if (worker_wait(reg, backoff_ms ? backoff_ms : 1000))
+                        break;
         }
         return NULL;
 }

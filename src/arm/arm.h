@@ -13,6 +13,7 @@
 #include "auth/token.h"
 #include "db/db.h"
 #include "http/http.h"
+#include "store/store.h"
 
 typedef struct rp_service rp_service;
 typedef struct rp_arm_req rp_arm_req;
@@ -28,6 +29,7 @@ struct rp_region {
         char *display;   /**< "East US" */
         char *dir;       /**< <data>/regions/<name> */
         rp_db *db;       /**< its metadata store */
+        rp_store *store; /**< its chunk store (packs under chunks/, index in meta.db) */
         rp_service *svc; /**< back pointer */
         pthread_t worker;
         pthread_mutex_t lock;
@@ -72,6 +74,10 @@ struct rp_service {
         size_t n_job_kinds;
         /** Streaming routes: validate when the headers are in (may reply to refuse). */
         int (*stream_begin)(rp_arm_req *r);
+        /** Run the freeze hook of a VM ("freeze" or "thaw"), if one is configured.
+         *  @return 0 when it ran and succeeded, <0 otherwise (none configured: -ENOENT). */
+        int (*freeze_hook)(rp_service *svc, const char *vm_id, const char *phase);
+        void *freeze_hook_data;
         /** Subscriptions already recorded in the stores (so each is written once). */
         pthread_mutex_t subs_lock;
         char (*known_subs)[40];

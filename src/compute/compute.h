@@ -24,6 +24,24 @@ int rp_dataplane_stream_body(rp_arm_req *r, const char *data, size_t len);
 #define RP_TYPE_RG "microsoft.resources/resourcegroups"
 #define RP_TYPE_DISK "microsoft.compute/disks"
 #define RP_TYPE_VM "microsoft.compute/virtualmachines"
+#define RP_TYPE_RPC "microsoft.compute/restorepointcollections"
+#define RP_TYPE_RP "microsoft.compute/restorepointcollections/restorepoints"
+#define RP_TYPE_DRP "microsoft.compute/restorepointcollections/restorepoints/diskrestorepoints"
+
+/**
+ * The model lock: held by every handler and job that reads resource records, checks them and
+ * writes them back (create if the name is free, attach if the disk is not attached elsewhere,
+ * bump the SAS generation...), so that two requests cannot both pass a check and then both
+ * write. One lock for the process: groups span regions, and these sections are short (the
+ * data plane and long copies run outside it). Not recursive.
+ * @return a token for rp_compute_model_unlockp(), never NULL.
+ */
+void *rp_compute_model_lock(void);
+/** Release the model lock taken by rp_compute_model_lock() (a cleanup function). */
+void rp_compute_model_unlockp(void **token);
+/** Hold the model lock until the end of the enclosing block. */
+#define RP_COMPUTE_MODEL_LOCK()                                                                    \
+        _cleanup_(rp_compute_model_unlockp) _unused_ void *rp__model = rp_compute_model_lock()
 
 /** Parse @p specs over the body; on failure replies 400 naming the field. @return 0 or <0. */
 int rp_compute_parse(rp_arm_req *r, const rp_json_spec *specs);
@@ -58,6 +76,13 @@ json_t *rp_compute_guid(void);
 /* Data-plane URL of a disk, signed for @p perms until @p expiry_sec. rp_free() it. */
 char *rp_dataplane_sas_url(rp_arm_req *r, rp_region *reg, const char *disk_uuid, const char *perms,
                            uint64_t expiry_sec, uint64_t generation);
+/* Data-plane URL of a disk restore point (read only). rp_free() it. */
+char *rp_dataplane_drp_sas_url(rp_arm_req *r, rp_region *reg, const char *drp_uuid,
+                               uint64_t expiry_sec, uint64_t generation);
+/* Path of the manifest of a disk restore point. rp_free() it. */
+char *rp_region_manifest_path(rp_region *reg, const char *drp_uuid);
+/* Reclaim chunks no manifest references (runs on the region worker). Logs its outcome. */
+void rp_region_gc(rp_region *reg);
 /* Path of the image file of a disk. rp_free() it. */
 char *rp_region_disk_path(rp_region *reg, const char *disk_uuid);
 
@@ -66,6 +91,33 @@ int rp_job_disk_delete(rp_service *svc, rp_region *reg, rp_operation *op);
 int rp_job_disk_copy(rp_service *svc, rp_region *reg, rp_operation *op);
 int rp_job_vm_delete(rp_service *svc, rp_region *reg, rp_operation *op);
 int rp_job_group_delete(rp_service *svc, rp_region *reg, rp_operation *op);
+
+/* Restore points (compute_rp.c, compute_rpc.c, compute_drp.c). */
+/** Load the collection named by cap[0..2]; replies on failure. */
+int rp_compute_rpc_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret);
+/** The served document of a restore point (with its instance view if asked). New ref. */
+json_t *rp_compute_rp_present(const char *api_version, rp_resource *rp, bool instance_view);
+/** Refuse (DiskRestorePointUsedByCustomer) if a disk restore point under @p parent_key (a
+ *  collection, or with @p rp_key a restore point) has an active SAS. Replies on failure. */
+int rp_compute_rps_check_no_sas(rp_arm_req *r, rp_region *reg, const char *rpc_key,
+                                const char *rp_key);
+int rp_job_rpc_delete(rp_service *svc, rp_region *reg, rp_operation *op);
+int rp_job_rp_delete(rp_service *svc, rp_region *reg, rp_operation *op);
+int rp_job_rp_capture(rp_service *svc, rp_region *reg, rp_operation *op);
+int rp_job_disk_restore(rp_service *svc, rp_region *reg, rp_operation *op);
+void rp_h_rpc_put(rp_arm_req *r);
+void rp_h_rpc_get(rp_arm_req *r);
+void rp_h_rpc_patch(rp_arm_req *r);
+void rp_h_rpc_delete(rp_arm_req *r);
+void rp_h_rpc_list_group(rp_arm_req *r);
+void rp_h_rpc_list_sub(rp_arm_req *r);
+void rp_h_rp_put(rp_arm_req *r);
+void rp_h_rp_get(rp_arm_req *r);
+void rp_h_rp_delete(rp_arm_req *r);
+void rp_h_drp_get(rp_arm_req *r);
+void rp_h_drp_list(rp_arm_req *r);
+void rp_h_drp_grant(rp_arm_req *r);
+void rp_h_drp_revoke(rp_arm_req *r);
 
 /* Handlers, one per operation. */
 void rp_h_subscriptions_list(rp_arm_req *r);
@@ -94,4 +146,5 @@ void rp_h_vm_list_sub(rp_arm_req *r);
 void rp_h_operation_get(rp_arm_req *r);
 void rp_h_data_get(rp_arm_req *r);
 void rp_h_data_put(rp_arm_req *r);
+void rp_h_data_drp_get(rp_arm_req *r);
 void rp_h_health(rp_arm_req *r);

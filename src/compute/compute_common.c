@@ -2,6 +2,7 @@
  * paged lists across regions, ETags). */
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -149,6 +150,22 @@ rp_resource *rp_compute_resource_new(const char *id, const char *type, const cha
             (rg && !res->rg))
                 return NULL;
         return TAKE_PTR(res);
+}
+
+/* Module-private on purpose: the lock protects the records the compute handlers and jobs
+ * own, not the service (see rp_compute_model_lock() in compute.h). */
+static pthread_mutex_t model_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void *rp_compute_model_lock(void)
+{
+        pthread_mutex_lock(&model_lock);
+        return &model_lock;
+}
+
+void rp_compute_model_unlockp(void **token)
+{
+        if (*token)
+                pthread_mutex_unlock(*token);
 }
 
 json_t *rp_compute_now(void)

@@ -81,6 +81,21 @@ static const char *internal_str(const rp_resource *res, const char *k)
         return json_string_value(json_object_get(res->internal, k));
 }
 
+/* A disk being made by a copy job (provisioningState Updating) takes no other change until
+ * the job is done. Replies AnotherOperationInProgress. @return whether it is busy. */
+static bool disk_busy(rp_arm_req *r, const rp_resource *res)
+{
+        const char *prov =
+                json_string_value(rp_json_get_path(res->body, "properties.provisioningState"));
+        if (!rp_streq(prov, "Updating"))
+                return false;
+        rp_arm_reply_error(r, RP_EC_ANOTHER_OPERATION, NULL,
+                           "An operation is in progress on disk '%s' (it is being created as a "
+                           "copy); retry when it has finished.",
+                           json_string_value(json_object_get(res->body, "name")));
+        return true;
+}
+
 static json_t *disk_present(rp_arm_req *r, rp_resource *res)
 {
         return json_deep_copy(res->body);
@@ -175,6 +190,7 @@ static const char *check_sku(rp_arm_req *r, const char *sku)
 
 void rp_h_disk_put(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         const char *location = NULL, *sku = NULL, *create = NULL, *source = NULL, *os = NULL,
                    *hyperv = NULL;
         json_t *tags = NULL, *creation = NULL;
@@ -232,16 +248,19 @@ void rp_h_disk_put(rp_arm_req *r)
                 rp_arm_reply_internal(r, k, "disk lookup");
                 return;
         }
-        if (rp_compute_check_etag(r, cur) < 0)
+        if (rp_compute_check_etag(r, cur) < 0 || (cur && disk_busy(r, cur)))
                 return;
         if (cur) {
                 const char *cur_create = json_string_value(rp_json_get_path(
                         cur->body, "properties.creationData.createOption"));
                 if (cur_reg != reg) {
-                        rp_arm_reply_error(r, RP_EC_PROPERTY_CHANGE_NOT_ALLOWED, "location",
-                                           "Changing property 'location' is not allowed: the "
-                                           "disk is in '%s'.",
-                                           cur_reg->name);
+                        /* ARM's answer to a PUT that moves a tracked resource. */
+                        rp_arm_reply_error(r, RP_EC_INVALID_RESOURCE_LOCATION, "location",
+                                           "The resource '%s' already exists in location '%s' "
+                                           "in resource group '%s'. A resource with the same "
+                                           "name cannot be created in location '%s'. Please "
+                                           "select a new resource name.",
+                                           r->cap[2], cur_reg->name, r->cap[1], reg->name);
                         return;
                 }
                 if (cur_create && strcasecmp(cur_create, create) != 0) {
@@ -319,6 +338,16 @@ void rp_h_disk_put(rp_arm_req *r)
                         rp_arm_reply_internal(r, k, "source lookup");
                         return;
                 }
+                const char *sprov = json_string_value(
+                        rp_json_get_path(src->body, "properties.provisioningState"));
+                if (rp_streq(sprov, "Deleting") || rp_streq(sprov, "Updating")) {
+                        rp_arm_reply_error(r, RP_EC_CONFLICT,
+                                           "properties.creationData.sourceResourceId",
+                                           "The source disk '%s' cannot be copied in state "
+                                           "'%s'.",
+                                           source, sprov);
+                        return;
+                }
                 if (sreg != reg) {
                         rp_arm_reply_error(r, RP_EC_BAD_REQUEST,
                                            "properties.creationData.sourceResourceId",
@@ -332,11 +361,54 @@ void rp_h_disk_put(rp_arm_req *r)
                 if (have_size && (uint64_t)size_gb * GIB > bytes)
                         bytes = (uint64_t)size_gb * GIB;
                 create = "Copy";
+        } else if (strcasecmp(create, "Restore") == 0) {
+                _cleanup_(rp_arm_id_freep) rp_arm_id *sid = NULL;
+                if (!source || rp_arm_id_parse(source, &sid) < 0 ||
+                    !rp_arm_id_is_type(sid, "Microsoft.Compute/restorePointCollections/"
+                                            "restorePoints/diskRestorePoints")) {
+                        rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER,
+                                           "properties.creationData.sourceResourceId",
+                                           "createOption Restore needs sourceResourceId naming "
+                                           "a disk restore point, got '%s'.",
+                                           rp_strempty(source));
+                        return;
+                }
+                _cleanup_free_ char *skey = rp_arm_id_key(source);
+                rp_region *sreg = NULL;
+                k = skey ? rp_service_find(r->svc, skey, &sreg, &src) : -ENOMEM;
+                if (k == -ENOENT) {
+                        rp_arm_reply_error(r, RP_EC_RESOURCE_NOT_FOUND,
+                                           "properties.creationData.sourceResourceId",
+                                           "The disk restore point '%s' was not found.", source);
+                        return;
+                }
+                if (k < 0) {
+                        rp_arm_reply_internal(r, k, "source lookup");
+                        return;
+                }
+                if (sreg != reg) {
+                        rp_arm_reply_error(r, RP_EC_BAD_REQUEST,
+                                           "properties.creationData.sourceResourceId",
+                                           "The disk restore point is in region '%s'; restore "
+                                           "it into a disk of that region.",
+                                           sreg->name);
+                        return;
+                }
+                if (!json_is_true(json_object_get(src->internal, "committed"))) {
+                        rp_arm_reply_error(r, RP_EC_RP_NOT_READY,
+                                           "properties.creationData.sourceResourceId",
+                                           "The disk restore point '%s' is not complete: it "
+                                           "cannot be restored yet.",
+                                           source);
+                        return;
+                }
+                bytes = (uint64_t)json_integer_value(json_object_get(src->internal, "size"));
+                create = "Restore";
         } else {
                 rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER,
                                    "properties.creationData.createOption",
-                                   "createOption '%s' is not supported; use Empty, Upload or "
-                                   "Copy.",
+                                   "createOption '%s' is not supported; use Empty, Upload, Copy "
+                                   "or Restore.",
                                    create);
                 return;
         }
@@ -393,23 +465,40 @@ void rp_h_disk_put(rp_arm_req *r)
                 return;
         }
         if (src) {
-                /* A copy can take long: the worker copies, then the disk appears. */
+                /* A copy can take long: the worker copies. Meanwhile the disk is listed with
+                 * provisioningState Updating (so its name is taken and nothing can attach it,
+                 * grant access to it or change it); the job then writes the final record. */
                 _cleanup_(rp_operation_freep) rp_operation *op = NULL;
-                json_t *args = json_pack("{s:O, s:O, s:s, s:I}", "body", res->body, "internal",
-                                         res->internal, "source_uuid",
-                                         internal_str(src, "uuid"), "seq", (json_int_t)0);
-                k = rp_arm_op_create(r->svc, reg, res->sub, "disk.copy", res->key, args, true,
-                                     &op);
+                bool restore = rp_streq(create, "Restore");
+                if (restore)
+                        json_object_del(cd, "sourceUniqueId");
+                json_t *args = restore ? json_pack("{s:O, s:O, s:s, s:s}", "body", res->body,
+                                                   "internal", res->internal, "drp_key",
+                                                   src->key, "rg", res->rg)
+                                       : json_pack("{s:O, s:O, s:s, s:I}", "body", res->body,
+                                                   "internal", res->internal, "source_uuid",
+                                                   internal_str(src, "uuid"), "seq",
+                                                   (json_int_t)0);
                 json_decref(uuid);
+                json_t *final = res->body;
+                res->body = json_deep_copy(final);
+                json_object_set_new(json_object_get(res->body, "properties"),
+                                    "provisioningState", json_string("Updating"));
+                json_decref(final);
+                k = args && res->body ? rp_db_res_put(reg->db, res) : -ENOMEM;
+                if (k >= 0)
+                        k = rp_arm_op_create(r->svc, reg, res->sub,
+                                             restore ? "disk.restore" : "disk.copy", res->key,
+                                             TAKE_PTR(args), true, &op);
+                if (args)
+                        json_decref(args);
                 if (k < 0) {
+                        (void)rp_db_res_delete(reg->db, res->key);
                         rp_arm_reply_internal(r, k, "disk copy");
                         return;
                 }
-                json_t *reply = json_deep_copy(res->body);
-                json_object_set_new(json_object_get(reply, "properties"), "provisioningState",
-                                    json_string("Updating"));
                 rp_arm_lro_headers(r, reg, op, false);
-                rp_arm_reply_json(r, 202, reply);
+                rp_arm_reply_json(r, 202, disk_present(r, res));
                 return;
         }
 
@@ -433,6 +522,7 @@ void rp_h_disk_put(rp_arm_req *r)
 
 void rp_h_disk_patch(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         json_t *tags = NULL;
         const char *sku = NULL;
         int64_t size_gb = 0;
@@ -450,7 +540,8 @@ void rp_h_disk_patch(rp_arm_req *r)
         bool have_size = rp_json_get_path(r->body, "properties.diskSizeGB") != NULL;
         _cleanup_(rp_resource_freep) rp_resource *res = NULL;
         rp_region *reg;
-        if (disk_load(r, &reg, &res, NULL) < 0 || rp_compute_check_etag(r, res) < 0)
+        if (disk_load(r, &reg, &res, NULL) < 0 || rp_compute_check_etag(r, res) < 0 ||
+            disk_busy(r, res))
                 return;
         if (disk_update(r, reg, res, tags, sku, size_gb, have_size) < 0)
                 return;
@@ -459,6 +550,7 @@ void rp_h_disk_patch(rp_arm_req *r)
 
 void rp_h_disk_delete(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         _cleanup_(rp_resource_freep) rp_resource *res = NULL;
         rp_region *reg;
         _cleanup_free_ char *id = rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute",
@@ -473,7 +565,7 @@ void rp_h_disk_delete(rp_arm_req *r)
                 rp_arm_reply_internal(r, k, "disk lookup");
                 return;
         }
-        if (rp_compute_check_etag(r, res) < 0)
+        if (rp_compute_check_etag(r, res) < 0 || disk_busy(r, res))
                 return;
         const char *vm = json_string_value(json_object_get(res->body, "managedBy"));
         if (vm) {
@@ -517,6 +609,7 @@ static const char *state_after_revoke(const rp_resource *res)
 
 void rp_h_disk_grant(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         const char *access = NULL;
         int64_t duration = 0;
         const rp_json_spec spec[] = {
@@ -552,6 +645,8 @@ void rp_h_disk_grant(rp_arm_req *r)
                                    r->cap[2]);
                 return;
         }
+        if (disk_busy(r, res))
+                return;
         bool upload = rp_streq(st, "ReadyToUpload") || rp_streq(st, "ActiveUpload");
         if (upload && !write) {
                 rp_arm_reply_error(r, RP_EC_INVALID_ACCESS, NULL,
@@ -590,6 +685,7 @@ void rp_h_disk_grant(rp_arm_req *r)
 
 void rp_h_disk_revoke(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         _cleanup_(rp_resource_freep) rp_resource *res = NULL;
         rp_region *reg;
         if (disk_load(r, &reg, &res, NULL) < 0)

@@ -32,6 +32,7 @@ static int disk_remove(rp_region *reg, const char *key, const char *uuid)
 
 int rp_job_disk_delete(rp_service *svc, rp_region *reg, rp_operation *op)
 {
+        RP_COMPUTE_MODEL_LOCK();
         int k = disk_remove(reg, op->resource_key, arg_str(op, "uuid"));
         if (k < 0)
                 return k;
@@ -46,33 +47,55 @@ int rp_job_disk_copy(rp_service *svc, rp_region *reg, rp_operation *op)
         const char *src_uuid = arg_str(op, "source_uuid");
         _cleanup_free_ char *dst = uuid ? rp_region_disk_path(reg, uuid) : NULL;
         _cleanup_free_ char *src = src_uuid ? rp_region_disk_path(reg, src_uuid) : NULL;
-        if (!dst || !src)
+        if (!dst || !src || !body)
                 return rp_arm_op_finish(reg, op, "Failed", 0, NULL, RP_EC_INTERNAL,
                                         "The copy job is missing its arguments.");
         /* A rerun after a crash starts the copy over. */
         (void)rp_disk_image_remove(dst);
-        int k = rp_disk_image_copy(src, dst);
-        if (k == -ENOENT)
+        /* Writes to the source wait while it is copied, so the copy is one point in time. The
+         * copy runs outside the model lock: it may take long. */
+        rp_disk_image *simg = NULL;
+        int k = rp_disk_image_open(src, &simg);
+        if (k >= 0) {
+                k = rp_disk_image_hold(simg);
+                if (k >= 0) {
+                        k = rp_disk_image_copy(src, dst);
+                        rp_disk_image_release(simg);
+                }
+                rp_disk_image_unref(simg);
+        }
+
+        RP_COMPUTE_MODEL_LOCK();
+        /* The placeholder the handler wrote (provisioningState Updating) must still be there
+         * and ours: the disk may have gone with its group meanwhile. */
+        _cleanup_(rp_resource_freep) rp_resource *res = NULL;
+        int c = rp_db_res_get(reg->db, op->resource_key, &res);
+        if (c < 0 && c != -ENOENT)
+                return c;
+        bool ours = c == 0 &&
+                    rp_streq(json_string_value(json_object_get(res->internal, "uuid")), uuid);
+        if (k == -ENOENT || !ours) {
+                (void)rp_disk_image_remove(dst);
+                if (ours) {
+                        c = rp_db_res_delete(reg->db, op->resource_key);
+                        if (c < 0)
+                                return c;
+                }
                 return rp_arm_op_finish(reg, op, "Failed", 0, NULL, RP_EC_RESOURCE_NOT_FOUND,
-                                        "The source disk was deleted before the copy finished.");
+                                        k == -ENOENT ? "The source disk was deleted before the "
+                                                       "copy finished."
+                                                     : "The disk was deleted before the copy "
+                                                       "finished.");
+        }
         if (k < 0)
                 return k;
-        _cleanup_(rp_resource_freep) rp_resource *res =
-                rp_compute_resource_new(json_string_value(json_object_get(body, "id")),
-                                        RP_TYPE_DISK, op->sub, NULL);
-        if (!res)
-                return -ENOMEM;
-        /* the group name comes from the id */
-        _cleanup_(rp_arm_id_freep) rp_arm_id *id = NULL;
-        if (rp_arm_id_parse(res->id, &id) < 0)
-                return -EINVAL;
-        res->rg = rp_strdup(id->resource_group);
-        for (char *p = res->rg; p && *p; p++)
-                *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        json_decref(res->body);
         res->body = json_deep_copy(body);
+        if (res->internal)
+                json_decref(res->internal);
         res->internal = json_deep_copy(internal);
         _cleanup_free_ char *map = rp_asprintf("diskfile/%s", uuid);
-        if (!res->rg || !res->body || !res->internal || !map)
+        if (!res->body || !res->internal || !map)
                 return -ENOMEM;
         k = rp_db_kv_put(reg->db, map, res->key);
         if (k >= 0)
@@ -128,6 +151,7 @@ static int vm_release_disks(rp_region *reg, const json_t *vm)
 
 int rp_job_vm_delete(rp_service *svc, rp_region *reg, rp_operation *op)
 {
+        RP_COMPUTE_MODEL_LOCK();
         _cleanup_(rp_resource_freep) rp_resource *vm = NULL;
         int k = rp_db_res_get(reg->db, op->resource_key, &vm);
         if (k == 0) {
@@ -145,6 +169,7 @@ int rp_job_vm_delete(rp_service *svc, rp_region *reg, rp_operation *op)
  * disks, then the group's copies. */
 int rp_job_group_delete(rp_service *svc, rp_region *home, rp_operation *op)
 {
+        RP_COMPUTE_MODEL_LOCK();
         const char *sub = arg_str(op, "sub"), *rg = arg_str(op, "rg");
         static const char *const order[] = { RP_TYPE_VM, RP_TYPE_DISK };
         for (size_t i = 0; i < svc->n_regions; i++) {

@@ -194,12 +194,12 @@ static int vm_disk_prepare(rp_arm_req *r, rp_region *reg, const char *vm_key, vm
                 json_t *dp = json_object_get(d->disk->body, "properties");
                 const char *st = json_string_value(json_object_get(dp, "diskState"));
                 const char *prov = json_string_value(json_object_get(dp, "provisioningState"));
-                if (rp_streq(prov, "Deleting") || rp_streq(st, "ReadyToUpload") ||
-                    rp_streq(st, "ActiveUpload")) {
+                bool busy = rp_streq(prov, "Deleting") || rp_streq(prov, "Updating");
+                if (busy || rp_streq(st, "ReadyToUpload") || rp_streq(st, "ActiveUpload")) {
                         rp_arm_reply_error(r, RP_EC_CONFLICT, d->target,
                                            "The managed disk '%s' cannot be attached in state "
                                            "'%s'.",
-                                           id, rp_streq(prov, "Deleting") ? "Deleting" : st);
+                                           id, busy ? prov : st);
                         return -EBUSY;
                 }
                 return 0;
@@ -362,6 +362,7 @@ static int vm_apply_tx(rp_db *db, void *ud)
 
 void rp_h_vm_put(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         const char *location = NULL, *user_data = NULL, *license = NULL, *vm_size = NULL;
         json_t *tags = NULL, *props = NULL, *os_disk = NULL, *data_disks = NULL;
         const rp_json_spec spec[] = {
@@ -416,10 +417,13 @@ void rp_h_vm_put(rp_arm_req *r)
         if (rp_compute_check_etag(r, cur) < 0)
                 return;
         if (cur && cur_reg != reg) {
-                rp_arm_reply_error(r, RP_EC_PROPERTY_CHANGE_NOT_ALLOWED, "location",
-                                   "Changing property 'location' is not allowed: the VM is in "
-                                   "'%s'.",
-                                   cur_reg->name);
+                /* ARM's answer to a PUT that moves a tracked resource. */
+                rp_arm_reply_error(r, RP_EC_INVALID_RESOURCE_LOCATION, "location",
+                                   "The resource '%s' already exists in location '%s' in "
+                                   "resource group '%s'. A resource with the same name cannot "
+                                   "be created in location '%s'. Please select a new resource "
+                                   "name.",
+                                   r->cap[2], cur_reg->name, r->cap[1], reg->name);
                 return;
         }
         if (cur && rp_streq(json_string_value(rp_json_get_path(
@@ -574,6 +578,7 @@ void rp_h_vm_get(rp_arm_req *r)
 
 void rp_h_vm_delete(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         _cleanup_(rp_resource_freep) rp_resource *vm = NULL;
         rp_region *reg;
         _cleanup_free_ char *id = vm_id(r);

@@ -18,6 +18,7 @@
 #include "compute.h"
 #include "disk/disk_image.h"
 #include "disk/disk_sas.h"
+#include "store/manifest.h"
 #include "util/alloc.h"
 #include "util/limits.h"
 #include "util/log.h"
@@ -388,4 +389,146 @@ void rp_h_data_get(rp_arm_req *r)
         }
         rp_http_reply_stream(r->http, k > 0 ? 206 : 200, "application/octet-stream",
                              size ? last - first + 1 : 0, read_cb, c, read_free);
+}
+
+/* ---------------------------------------------------------------- disk restore points */
+
+char *rp_dataplane_drp_sas_url(rp_arm_req *r, rp_region *reg, const char *drp_uuid,
+                               uint64_t expiry_sec, uint64_t generation)
+{
+        _cleanup_free_ char *resource = rp_asprintf("%s/drps/%s", reg->name, drp_uuid);
+        _cleanup_free_ char *query = NULL;
+        if (!resource || rp_sas_sign(r->svc->sas_key, sizeof r->svc->sas_key, resource, "r",
+                                     expiry_sec, generation, &query) < 0)
+                return NULL;
+        _cleanup_free_ char *base = rp_arm_base_url(r);
+        return base ? rp_asprintf("%s/data/%s?%s", base, resource, query) : NULL;
+}
+
+typedef struct drp_read {
+        rp_store *store;
+        rp_manifest *m;
+        uint64_t base;
+        uint64_t size;
+        uint64_t cached; /* chunk index in buf, or UINT64_MAX */
+        uint8_t *buf;
+} drp_read;
+
+static void drp_read_free(void *p)
+{
+        drp_read *c = p;
+        rp_manifest_free(c->m);
+        rp_free(c->buf);
+        rp_free(c);
+}
+
+/* Stream the point's image: each chunk read from the store and verified; holes are zeros. A
+ * chunk that fails verification ends the response with an error (the client sees a short
+ * body), never with wrong bytes. */
+static ssize_t drp_read_cb(void *p, uint64_t pos, char *out, size_t max)
+{
+        drp_read *c = p;
+        uint64_t off = c->base + pos;
+        uint64_t chunk = off / RP_CHUNK_SIZE, in = off % RP_CHUNK_SIZE;
+        size_t n = (size_t)RP_MIN((uint64_t)max, (uint64_t)RP_CHUNK_SIZE - in);
+        n = (size_t)RP_MIN((uint64_t)n, c->size - off);
+        uint8_t id[32];
+        if (rp_manifest_get(c->m, chunk, id) < 0 || rp_store_id_is_zero(id)) {
+                memset(out, 0, n);
+                return (ssize_t)n;
+        }
+        if (c->cached != chunk) {
+                size_t len = 0;
+                int k = rp_store_get(c->store, id, c->buf, RP_CHUNK_SIZE, &len);
+                if (k < 0) {
+                        log_error_errno(k, "reading chunk %" PRIu64 " of a disk restore point "
+                                           "failed",
+                                        chunk);
+                        return -1;
+                }
+                if (len < RP_CHUNK_SIZE)
+                        memset(c->buf + len, 0, RP_CHUNK_SIZE - len);
+                c->cached = chunk;
+        }
+        memcpy(out, c->buf + in, n);
+        return (ssize_t)n;
+}
+
+void rp_h_data_drp_get(rp_arm_req *r)
+{
+        rp_region *reg = rp_service_region(r->svc, r->cap[0]);
+        _cleanup_free_ char *resource = rp_asprintf("%s/drps/%s", r->cap[0], r->cap[1]);
+        rp_sas_grant g;
+        int k = reg && resource
+                        ? rp_sas_verify(r->svc->sas_key, sizeof r->svc->sas_key, resource,
+                                        rp_http_query(r->http, "sv"), rp_http_query(r->http, "sr"),
+                                        rp_http_query(r->http, "sp"), rp_http_query(r->http, "se"),
+                                        rp_http_query(r->http, "sk"),
+                                        rp_http_query(r->http, "sig"),
+                                        rp_now_realtime() / RP_USEC_PER_SEC, &g)
+                        : -ENOENT;
+        if (k == -ETIME) {
+                rp_arm_reply_error(r, RP_EC_DATA_EXPIRED, NULL, NULL);
+                return;
+        }
+        if (k < 0) {
+                rp_arm_reply_error(r, RP_EC_DATA_AUTH_FAILED, NULL, NULL);
+                return;
+        }
+        /* find the disk restore point by its uuid: it must still exist, same generation */
+        rp_resource **list = NULL;
+        size_t n = 0;
+        rp_db_filter f = { .type = RP_TYPE_DRP };
+        k = rp_db_res_list(reg->db, &f, &list, &n);
+        if (k < 0) {
+                rp_arm_reply_internal(r, k, "disk restore point lookup");
+                return;
+        }
+        json_int_t gen = -1;
+        for (size_t i = 0; i < n; i++)
+                if (rp_streq(json_string_value(json_object_get(list[i]->internal, "uuid")),
+                             r->cap[1]))
+                        gen = json_integer_value(json_object_get(list[i]->internal,
+                                                                 "generation"));
+        rp_resource_list_free(list, n);
+        if (gen < 0 || (uint64_t)gen != g.generation) {
+                rp_arm_reply_error(r, RP_EC_DATA_REVOKED, NULL, NULL);
+                return;
+        }
+        _cleanup_free_ char *mpath = rp_region_manifest_path(reg, r->cap[1]);
+        drp_read *c = rp_calloc(1, sizeof *c);
+        if (!c || !mpath || !(c->buf = rp_malloc(RP_CHUNK_SIZE)) ||
+            rp_manifest_read_file(mpath, &c->m) < 0) {
+                if (c)
+                        drp_read_free(c);
+                rp_arm_reply_internal(r, -EIO, "manifest");
+                return;
+        }
+        c->store = reg->store;
+        c->cached = UINT64_MAX;
+        c->size = rp_manifest_disk_size(c->m);
+        uint64_t first = 0, last = c->size ? c->size - 1 : 0;
+        bool open_ended = false;
+        k = parse_range(r, &first, &last, &open_ended);
+        if (k > 0 && open_ended)
+                last = c->size ? c->size - 1 : 0;
+        if (k < 0 || (k > 0 && (first >= c->size || last >= c->size))) {
+                drp_read_free(c);
+                rp_arm_reply_error(r, RP_EC_DATA_INVALID_RANGE, "Range", NULL);
+                return;
+        }
+        c->base = first;
+        char hdr[96];
+        rp_http_add_header(r->http, "x-ms-blob-type", "PageBlob");
+        rp_http_add_header(r->http, "Accept-Ranges", "bytes");
+        snprintf(hdr, sizeof hdr, "%" PRIu64, c->size);
+        rp_http_add_header(r->http, "x-ms-blob-content-length", hdr);
+        if (k > 0) {
+                snprintf(hdr, sizeof hdr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last,
+                         c->size);
+                rp_http_add_header(r->http, "Content-Range", hdr);
+        }
+        uint64_t size = c->size;
+        rp_http_reply_stream(r->http, k > 0 ? 206 : 200, "application/octet-stream",
+                             size ? last - first + 1 : 0, drp_read_cb, c, drp_read_free);
 }

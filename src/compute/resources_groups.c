@@ -97,6 +97,7 @@ static int group_write_all(rp_service *svc, rp_resource *res)
 
 void rp_h_group_put(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         const char *location = NULL, *managed_by = NULL;
         json_t *tags = NULL, *props = NULL;
         const rp_json_spec spec[] = {
@@ -126,7 +127,8 @@ void rp_h_group_put(rp_arm_req *r)
         if (cur) {
                 const char *curloc = json_string_value(json_object_get(cur->body, "location"));
                 if (rp_service_region(r->svc, location) != rp_service_region(r->svc, curloc)) {
-                        rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER, "location",
+                        /* Azure: 409 InvalidResourceGroupLocation, this message. */
+                        rp_arm_reply_error(r, RP_EC_INVALID_RG_LOCATION, "location",
                                            "Invalid resource group location '%s'. The Resource "
                                            "group already exists in location '%s'.",
                                            location, curloc);
@@ -209,6 +211,7 @@ void rp_h_group_head(rp_arm_req *r)
 
 void rp_h_group_patch(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         json_t *tags = NULL;
         const char *managed_by = NULL;
         const rp_json_spec spec[] = {
@@ -243,6 +246,7 @@ void rp_h_group_patch(rp_arm_req *r)
 
 void rp_h_group_delete(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         _cleanup_(rp_resource_freep) rp_resource *g = NULL;
         int k = group_load(r, &g);
         if (k == -ENOENT) {

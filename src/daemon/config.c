@@ -1,14 +1,17 @@
 /* config.c: INI parser for rpd.conf. Unknown keys are errors, so typos do not pass silently. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "util/alloc.h"
 #include "util/fs.h"
 #include "util/limits.h"
+#include "util/log.h"
 #include "util/macro.h"
 #include "util/parse.h"
 
@@ -57,15 +60,25 @@ int rp_config_set_listen(rp_config *c, const char *s)
                 return -EINVAL;
         const char *a = s;
         size_t n = (size_t)(colon - s);
-        if (a[0] == '[' && n >= 2 && a[n - 1] == ']') {
+        /* An IPv6 literal needs brackets ("[::1]:8443"); inside them only IPv6 is valid. */
+        bool v6 = a[0] == '[';
+        if (v6) {
+                if (n < 3 || a[n - 1] != ']')
+                        return -EINVAL;
                 a++;
                 n -= 2;
         }
-        char *addr = rp_strndup(a, n);
+        _cleanup_free_ char *addr = rp_strndup(a, n);
         if (!addr)
                 return -ENOMEM;
+        union {
+                struct in_addr v4;
+                struct in6_addr v6;
+        } bin;
+        if (strlen(addr) != n || inet_pton(v6 ? AF_INET6 : AF_INET, addr, &bin) != 1)
+                return -EINVAL;
         rp_free(c->listen_addr);
-        c->listen_addr = addr;
+        c->listen_addr = TAKE_PTR(addr);
         c->port = (uint16_t)port;
         return 0;
 }
@@ -82,12 +95,11 @@ static int add_region(rp_config *c, const char *name)
         for (size_t i = 0; i < c->n_regions; i++)
                 if (strcmp(c->regions[i].name, name) == 0)
                         return -EEXIST;
-        rp_config_region *r = &c->regions[c->n_regions];
-        r->name = rp_strdup(name);
-        r->display = rp_strdup(name);
-        if (!r->name || !r->display)
+        _cleanup_free_ char *n = rp_strdup(name), *d = rp_strdup(name);
+        if (!n || !d)
                 return -ENOMEM;
-        c->n_regions++;
+        c->regions[c->n_regions++] =
+                (rp_config_region){ .name = TAKE_PTR(n), .display = TAKE_PTR(d) };
         return 0;
 }
 
@@ -118,16 +130,23 @@ static char *trim(char *s)
         return s;
 }
 
+/* "a, b" replaces the list; an empty value clears it. An empty item ("a,,b") is an error:
+ * it would become an empty certificate name. */
 static int set_sans(rp_config *c, char *v)
 {
         for (size_t i = 0; i < c->n_sans; i++)
                 c->tls_sans[i] = rp_free(c->tls_sans[i]);
         c->n_sans = 0;
-        char *save = NULL;
-        for (char *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!*v)
+                return 0;
+        for (char *next = v; next;) {
+                char *t = strsep(&next, ",");
+                t = trim(t);
+                if (!*t)
+                        return -EINVAL;
                 if (c->n_sans == RP_CONFIG_MAX_SANS)
                         return -E2BIG;
-                c->tls_sans[c->n_sans] = rp_strdup(trim(t));
+                c->tls_sans[c->n_sans] = rp_strdup(t);
                 if (!c->tls_sans[c->n_sans])
                         return -ENOMEM;
                 c->n_sans++;
@@ -140,16 +159,21 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
         _cleanup_free_ char *text = NULL;
         long n = rp_read_file(path, RP_MAX_SMALL_FILE, &text);
         if (n < 0) {
-                *ret_error = rp_asprintf("cannot read %s", path);
+                *ret_error = rp_asprintf("%s: cannot read: %s", path, strerror((int)-n));
                 return (int)n;
+        }
+        if (strlen(text) != (size_t)n) {
+                *ret_error = rp_asprintf("%s: contains a NUL byte", path);
+                return -EINVAL;
         }
         /* A config with region sections replaces the default regions. */
         bool regions_reset = false;
         rp_config_region *cur = NULL;
         bool in_rpd = false;
         int lineno = 0;
-        char *save = NULL;
-        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        /* strsep, not strtok: blank lines must count, or the line numbers in errors drift. */
+        for (char *next = text; next;) {
+                char *line = strsep(&next, "\n");
                 lineno++;
                 char *l = trim(line);
                 if (!*l || *l == '#' || *l == ';')
@@ -159,6 +183,11 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
                         if (!end) {
                                 *ret_error = rp_asprintf("%s:%d: unterminated section", path,
                                                          lineno);
+                                return -EINVAL;
+                        }
+                        if (*trim(end + 1)) {
+                                *ret_error = rp_asprintf("%s:%d: text after the section header",
+                                                         path, lineno);
                                 return -EINVAL;
                         }
                         *end = '\0';
@@ -213,7 +242,8 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
                                             ? -EINVAL
                                             : (c->conn_timeout = (unsigned)num, 0);
                         else if (strcmp(k, "log_level") == 0)
-                                r = set_str(&c->log_level, v);
+                                r = rp_log_level_from_string(v) < 0 ? -EINVAL
+                                                                    : set_str(&c->log_level, v);
                         else if (strcmp(k, "tls_san") == 0)
                                 r = set_sans(c, v);
                 } else if (cur) {

@@ -40,12 +40,10 @@ static const char usage[] =
         "clients trust), auth/ (token signing key) and regions/<name>/. The URL is written to\n"
         "DIR/rpd.url. Get a token with: rpctl token --data DIR --subscription <GUID>\n";
 
-static int load_sas_key(const char *data, uint8_t key[32])
+/* A 32-byte key kept hex-encoded at @p path (0600), made on first use. */
+static int load_key(const char *path, uint8_t key[32])
 {
-        _cleanup_free_ char *path = rp_asprintf("%s/auth/sas.key", data);
         _cleanup_free_ char *hex = NULL;
-        if (!path)
-                return -ENOMEM;
         long n = rp_read_file(path, 1024, &hex);
         if (n == -ENOENT) {
                 char h[65];
@@ -61,7 +59,8 @@ static int load_sas_key(const char *data, uint8_t key[32])
         return rp_hex_decode(hex, key, 32);
 }
 
-static int open_region(rp_service *svc, const rp_config_region *cr, rp_region **ret)
+static int open_region(rp_service *svc, const rp_config_region *cr, const uint8_t id_key[32],
+                       rp_region **ret)
 {
         rp_region *reg = rp_calloc(1, sizeof *reg);
         if (!reg)
@@ -75,7 +74,7 @@ static int open_region(rp_service *svc, const rp_config_region *cr, rp_region **
         *ret = reg; /* freed by the caller's cleanup even on failure */
         if (!reg->name || !reg->display || !reg->dir)
                 return -ENOMEM;
-        static const char *const sub[] = { "disks", "chunks", "keys" };
+        static const char *const sub[] = { "disks", "chunks", "keys", "manifests" };
         for (size_t i = 0; i < ELEMENTSOF(sub); i++) {
                 _cleanup_free_ char *d = rp_asprintf("%s/%s", reg->dir, sub[i]);
                 int k = d ? rp_mkdir_p(d, 0700) : -ENOMEM;
@@ -83,7 +82,18 @@ static int open_region(rp_service *svc, const rp_config_region *cr, rp_region **
                         return k;
         }
         _cleanup_free_ char *db = rp_asprintf("%s/meta.db", reg->dir);
-        return db ? rp_db_sqlite_open(db, &reg->db) : -ENOMEM;
+        _cleanup_free_ char *chunks = rp_asprintf("%s/chunks", reg->dir);
+        _cleanup_free_ char *keyfile = rp_asprintf("%s/keys/platform.key", reg->dir);
+        uint8_t platform_key[32];
+        if (!db || !chunks || !keyfile)
+                return -ENOMEM;
+        int k = rp_db_sqlite_open(db, &reg->db);
+        if (k >= 0)
+                k = load_key(keyfile, platform_key);
+        if (k >= 0)
+                k = rp_store_open(chunks, db, id_key, platform_key, &reg->store);
+        explicit_bzero(platform_key, sizeof platform_key);
+        return k;
 }
 
 static void close_service(rp_service *svc)
@@ -92,6 +102,7 @@ static void close_service(rp_service *svc)
                 rp_region *reg = svc->regions[i];
                 if (!reg)
                         continue;
+                rp_store_free(reg->store);
                 rp_db_free(reg->db);
                 pthread_mutex_destroy(&reg->lock);
                 pthread_cond_destroy(&reg->wake);
@@ -200,9 +211,15 @@ int main(int argc, char **argv)
                 log_error("cannot read %s or %s", cert_path, key_path);
                 return 1;
         }
+        _cleanup_free_ char *sas_path = rp_asprintf("%s/sas.key", auth_dir);
+        _cleanup_free_ char *chunk_key_path = rp_asprintf("%s/chunk-id.key", auth_dir);
+        uint8_t chunk_id_key[32];
         k = rp_token_key_load_or_create(auth_dir, &svc.token_key);
         if (k >= 0)
-                k = load_sas_key(svc.data_dir, svc.sas_key);
+                k = sas_path ? load_key(sas_path, svc.sas_key) : -ENOMEM;
+        /* The chunk id key is the deployment's: every region names a chunk the same way. */
+        if (k >= 0)
+                k = chunk_key_path ? load_key(chunk_key_path, chunk_id_key) : -ENOMEM;
         if (k < 0) {
                 log_error_errno(k, "cannot set up keys in '%s'", auth_dir);
                 return 1;
@@ -213,7 +230,7 @@ int main(int argc, char **argv)
         if (!svc.regions)
                 return 1;
         for (size_t i = 0; i < cfg.n_regions; i++) {
-                k = open_region(&svc, &cfg.regions[i], &svc.regions[i]);
+                k = open_region(&svc, &cfg.regions[i], chunk_id_key, &svc.regions[i]);
                 svc.n_regions = i + 1;
                 if (k < 0) {
                         log_error_errno(k, "cannot open region '%s'", cfg.regions[i].name);

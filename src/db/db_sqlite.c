@@ -127,18 +127,47 @@ static void stmt_release(sqlite_db *d, sqlite3_stmt *s)
         db_unlock(d);
 }
 
-static char *col_str(sqlite3_stmt *s, int i)
+/* Column readers. A SQL NULL reads as NULL; any other failure sets *err (sticky: the first
+ * error wins), so that an OOM is never mistaken for an absent optional column. */
+static char *col_str(sqlite3_stmt *s, int i, int *err)
 {
+        if (sqlite3_column_type(s, i) == SQLITE_NULL)
+                return NULL;
         const unsigned char *t = sqlite3_column_text(s, i);
-        return t ? rp_strdup((const char *)t) : NULL;
+        char *c = t ? rp_strdup((const char *)t) : NULL;
+        if (!c && *err == 0)
+                *err = -ENOMEM;
+        return c;
 }
 
-static json_t *col_json(sqlite3_stmt *s, int i)
+static json_t *col_json(sqlite3_stmt *s, int i, int *err)
 {
-        const unsigned char *t = sqlite3_column_text(s, i);
-        if (!t)
+        if (sqlite3_column_type(s, i) == SQLITE_NULL)
                 return NULL;
-        return json_loads((const char *)t, 0, NULL);
+        const unsigned char *t = sqlite3_column_text(s, i);
+        if (!t) {
+                if (*err == 0)
+                        *err = -ENOMEM;
+                return NULL;
+        }
+        json_error_t e;
+        json_t *j = json_loads((const char *)t, JSON_DECODE_ANY, &e);
+        if (!j) {
+                /* jansson reports an allocation failure inside its lexer as a syntax error, so
+                 * the two cannot be told apart. Documents here were written by rp_json_dumps(),
+                 * so count it as OOM; the text is logged in case it was corruption. */
+                log_debug("sqlite: stored JSON in column %d does not parse: %s", i, e.text);
+                if (*err == 0)
+                        *err = -ENOMEM;
+        }
+        return j;
+}
+
+/* A required column: NULL is corruption. */
+static void require(const void *v, int *err)
+{
+        if (!v && *err == 0)
+                *err = -EBADMSG;
 }
 
 static void free_text(void *p)
@@ -146,6 +175,7 @@ static void free_text(void *p)
         rp_free(p);
 }
 
+/* Binders return a SQLite code; the callers fold them with bind_ok(). */
 static int bind_json(sqlite3_stmt *s, int i, const json_t *j)
 {
         if (!j)
@@ -161,28 +191,48 @@ static int bind_text(sqlite3_stmt *s, int i, const char *t)
         return t ? sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
 }
 
+/* Keep the first failed bind: an unbound parameter is NULL, so ignoring a failure (OOM while
+ * serialising a document) would store NULL or hit a NOT NULL constraint as -EEXIST. */
+static void bind_ok(int *rc, int bind_rc)
+{
+        if (*rc == SQLITE_OK)
+                *rc = bind_rc;
+}
+
 /* ---------------------------------------------------------------- resources */
 
 #define RES_COLS "seq, key, id, type, parent_key, sub, rg, body, internal, etag"
 
-static rp_resource *res_from_row(sqlite3_stmt *s)
+/* @param[out] ret a resource to rp_resource_free(). @return 0, -ENOMEM or -EBADMSG. */
+static int res_from_row(sqlite3_stmt *s, rp_resource **ret)
 {
+        int err = 0;
         rp_resource *r = rp_calloc(1, sizeof *r);
         if (!r)
-                return NULL;
+                return -ENOMEM;
         r->seq = sqlite3_column_int64(s, 0);
-        r->key = col_str(s, 1);
-        r->id = col_str(s, 2);
-        r->type = col_str(s, 3);
-        r->parent_key = col_str(s, 4);
-        r->sub = col_str(s, 5);
-        r->rg = col_str(s, 6);
-        r->body = col_json(s, 7);
-        r->internal = col_json(s, 8);
-        r->etag = col_str(s, 9);
-        if (!r->key || !r->id || !r->type || !r->body || !r->etag)
-                return rp_resource_free(r);
-        return r;
+        r->key = col_str(s, 1, &err);
+        r->id = col_str(s, 2, &err);
+        r->type = col_str(s, 3, &err);
+        r->parent_key = col_str(s, 4, &err);
+        r->sub = col_str(s, 5, &err);
+        r->rg = col_str(s, 6, &err);
+        r->body = col_json(s, 7, &err);
+        r->internal = col_json(s, 8, &err);
+        r->etag = col_str(s, 9, &err);
+        require(r->key, &err);
+        require(r->id, &err);
+        require(r->type, &err);
+        require(r->parent_key, &err);
+        require(r->sub, &err);
+        require(r->body, &err);
+        require(r->etag, &err);
+        if (err < 0) {
+                rp_resource_free(r);
+                return err;
+        }
+        *ret = r;
+        return 0;
 }
 
 static int sq_res_get(rp_db *db, const char *key, rp_resource **ret)
@@ -194,13 +244,13 @@ static int sq_res_get(rp_db *db, const char *key, rp_resource **ret)
         r = prepare(d, "SELECT " RES_COLS " FROM resources WHERE key = ?", &s);
         if (r < 0)
                 goto out;
-        bind_text(s, 1, key);
-        int rc = sqlite3_step(s);
+        int rc = bind_text(s, 1, key);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(s);
         if (rc == SQLITE_DONE) {
                 r = -ENOENT;
         } else if (rc == SQLITE_ROW) {
-                *ret = res_from_row(s);
-                r = *ret ? 0 : -ENOMEM;
+                r = res_from_row(s, ret);
         } else {
                 r = sq_err(rc);
         }
@@ -209,7 +259,8 @@ out:
         return r;
 }
 
-static int new_etag(char **etag)
+/* @param[out] ret a quoted fresh UUID to rp_free(). */
+static int new_etag(char **ret)
 {
         char u[RP_UUID_STR_LEN + 1];
         if (rp_uuid4(u) < 0)
@@ -217,8 +268,7 @@ static int new_etag(char **etag)
         char *e = rp_asprintf("\"%s\"", u);
         if (!e)
                 return -ENOMEM;
-        rp_free(*etag);
-        *etag = e;
+        *ret = e;
         return 0;
 }
 
@@ -226,7 +276,8 @@ static int sq_res_put(rp_db *db, rp_resource *res)
 {
         sqlite_db *d = (sqlite_db *)db;
         sqlite3_stmt *s = NULL;
-        int r = new_etag(&res->etag);
+        _cleanup_free_ char *etag = NULL;
+        int r = new_etag(&etag);
         if (r < 0)
                 return r;
         db_lock(d);
@@ -238,21 +289,32 @@ static int sq_res_put(rp_db *db, rp_resource *res)
                     &s);
         if (r < 0)
                 goto out;
-        bind_text(s, 1, res->key);
-        bind_text(s, 2, res->id);
-        bind_text(s, 3, res->type);
-        bind_text(s, 4, res->parent_key);
-        bind_text(s, 5, res->sub);
-        bind_text(s, 6, res->rg);
-        bind_json(s, 7, res->body);
-        bind_json(s, 8, res->internal);
-        bind_text(s, 9, res->etag);
-        int rc = sqlite3_step(s);
+        int rc = SQLITE_OK;
+        bind_ok(&rc, bind_text(s, 1, res->key));
+        bind_ok(&rc, bind_text(s, 2, res->id));
+        bind_ok(&rc, bind_text(s, 3, res->type));
+        bind_ok(&rc, bind_text(s, 4, res->parent_key));
+        bind_ok(&rc, bind_text(s, 5, res->sub));
+        bind_ok(&rc, bind_text(s, 6, res->rg));
+        bind_ok(&rc, bind_json(s, 7, res->body));
+        bind_ok(&rc, bind_json(s, 8, res->internal));
+        bind_ok(&rc, bind_text(s, 9, etag));
+        if (rc != SQLITE_OK) {
+                r = sq_err(rc);
+                goto out;
+        }
+        int64_t seq = 0;
+        rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
-                res->seq = sqlite3_column_int64(s, 0);
+                seq = sqlite3_column_int64(s, 0);
                 rc = sqlite3_step(s);
         }
         r = sq_err(rc);
+        if (r >= 0) { /* res changes only once the row is written */
+                res->seq = seq;
+                rp_free(res->etag);
+                res->etag = TAKE_PTR(etag);
+        }
 out:
         stmt_release(d, s);
         return r;
@@ -265,8 +327,8 @@ static int sq_res_delete(rp_db *db, const char *key)
         db_lock(d);
         int r = prepare(d, "DELETE FROM resources WHERE key = ?", &s);
         if (r >= 0) {
-                bind_text(s, 1, key);
-                r = sq_err(sqlite3_step(s));
+                int rc = bind_text(s, 1, key);
+                r = sq_err(rc == SQLITE_OK ? sqlite3_step(s) : rc);
                 if (r >= 0)
                         r = sqlite3_changes(d->h) > 0;
         }
@@ -289,13 +351,17 @@ static int sq_res_list(rp_db *db, const rp_db_filter *f, rp_resource ***ret, siz
                         &s);
         if (r < 0)
                 goto out;
-        bind_text(s, 1, f->type);
-        bind_text(s, 2, f->sub);
-        bind_text(s, 3, f->rg);
-        bind_text(s, 4, f->parent_key);
-        sqlite3_bind_int64(s, 5, f->after_seq);
-        sqlite3_bind_int64(s, 6, f->limit ? (int64_t)f->limit : -1);
-        int rc;
+        int rc = SQLITE_OK;
+        bind_ok(&rc, bind_text(s, 1, f->type));
+        bind_ok(&rc, bind_text(s, 2, f->sub));
+        bind_ok(&rc, bind_text(s, 3, f->rg));
+        bind_ok(&rc, bind_text(s, 4, f->parent_key));
+        bind_ok(&rc, sqlite3_bind_int64(s, 5, f->after_seq));
+        bind_ok(&rc, sqlite3_bind_int64(s, 6, f->limit ? (int64_t)f->limit : -1));
+        if (rc != SQLITE_OK) {
+                r = sq_err(rc);
+                goto out;
+        }
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
                 if (n == cap) {
                         size_t ncap = cap ? cap * 2 : 16;
@@ -307,11 +373,9 @@ static int sq_res_list(rp_db *db, const rp_db_filter *f, rp_resource ***ret, siz
                         list = nl;
                         cap = ncap;
                 }
-                list[n] = res_from_row(s);
-                if (!list[n]) {
-                        r = -ENOMEM;
+                r = res_from_row(s, &list[n]);
+                if (r < 0)
                         goto fail;
-                }
                 n++;
         }
         r = sq_err(rc);
@@ -345,20 +409,21 @@ static int sq_op_put(rp_db *db, const rp_operation *op)
                         " args = excluded.args, job_pending = excluded.job_pending",
                         &s);
         if (r >= 0) {
-                bind_text(s, 1, op->id);
-                bind_text(s, 2, op->sub);
-                bind_text(s, 3, op->kind);
-                bind_text(s, 4, op->resource_key);
-                bind_text(s, 5, op->status);
-                sqlite3_bind_int64(s, 6, (int64_t)op->start);
-                sqlite3_bind_int64(s, 7, (int64_t)op->end);
-                sqlite3_bind_double(s, 8, op->percent);
-                bind_json(s, 9, op->error);
-                sqlite3_bind_int(s, 10, (int)op->result_status);
-                bind_json(s, 11, op->result);
-                bind_json(s, 12, op->args);
-                sqlite3_bind_int(s, 13, op->job_pending);
-                r = sq_err(sqlite3_step(s));
+                int rc = SQLITE_OK;
+                bind_ok(&rc, bind_text(s, 1, op->id));
+                bind_ok(&rc, bind_text(s, 2, op->sub));
+                bind_ok(&rc, bind_text(s, 3, op->kind));
+                bind_ok(&rc, bind_text(s, 4, op->resource_key));
+                bind_ok(&rc, bind_text(s, 5, op->status));
+                bind_ok(&rc, sqlite3_bind_int64(s, 6, (int64_t)op->start));
+                bind_ok(&rc, sqlite3_bind_int64(s, 7, (int64_t)op->end));
+                bind_ok(&rc, sqlite3_bind_double(s, 8, op->percent));
+                bind_ok(&rc, bind_json(s, 9, op->error));
+                bind_ok(&rc, sqlite3_bind_int(s, 10, (int)op->result_status));
+                bind_ok(&rc, bind_json(s, 11, op->result));
+                bind_ok(&rc, bind_json(s, 12, op->args));
+                bind_ok(&rc, sqlite3_bind_int(s, 13, op->job_pending));
+                r = sq_err(rc == SQLITE_OK ? sqlite3_step(s) : rc);
         }
         stmt_release(d, s);
         return r;
@@ -368,27 +433,36 @@ static int sq_op_put(rp_db *db, const rp_operation *op)
         "id, sub, kind, resource_key, status, start, end, percent, error, result_status, result," \
         " args, job_pending"
 
-static rp_operation *op_from_row(sqlite3_stmt *s)
+/* @param[out] ret an operation to rp_operation_free(). @return 0, -ENOMEM or -EBADMSG. */
+static int op_from_row(sqlite3_stmt *s, rp_operation **ret)
 {
+        int err = 0;
         rp_operation *op = rp_calloc(1, sizeof *op);
         if (!op)
-                return NULL;
-        op->id = col_str(s, 0);
-        op->sub = col_str(s, 1);
-        op->kind = col_str(s, 2);
-        op->resource_key = col_str(s, 3);
-        op->status = col_str(s, 4);
+                return -ENOMEM;
+        op->id = col_str(s, 0, &err);
+        op->sub = col_str(s, 1, &err);
+        op->kind = col_str(s, 2, &err);
+        op->resource_key = col_str(s, 3, &err);
+        op->status = col_str(s, 4, &err);
         op->start = (rp_usec_t)sqlite3_column_int64(s, 5);
         op->end = (rp_usec_t)sqlite3_column_int64(s, 6);
         op->percent = sqlite3_column_double(s, 7);
-        op->error = col_json(s, 8);
+        op->error = col_json(s, 8, &err);
         op->result_status = (unsigned)sqlite3_column_int(s, 9);
-        op->result = col_json(s, 10);
-        op->args = col_json(s, 11);
+        op->result = col_json(s, 10, &err);
+        op->args = col_json(s, 11, &err);
         op->job_pending = sqlite3_column_int(s, 12) != 0;
-        if (!op->id || !op->sub || !op->kind || !op->status)
-                return rp_operation_free(op);
-        return op;
+        require(op->id, &err);
+        require(op->sub, &err);
+        require(op->kind, &err);
+        require(op->status, &err);
+        if (err < 0) {
+                rp_operation_free(op);
+                return err;
+        }
+        *ret = op;
+        return 0;
 }
 
 static int op_query(sqlite_db *d, const char *sql, const char *arg, rp_operation **ret)
@@ -398,14 +472,13 @@ static int op_query(sqlite_db *d, const char *sql, const char *arg, rp_operation
         int r = prepare(d, sql, &s);
         if (r < 0)
                 goto out;
-        if (arg)
-                bind_text(s, 1, arg);
-        int rc = sqlite3_step(s);
+        int rc = arg ? bind_text(s, 1, arg) : SQLITE_OK;
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(s);
         if (rc == SQLITE_DONE) {
                 r = -ENOENT;
         } else if (rc == SQLITE_ROW) {
-                *ret = op_from_row(s);
-                r = *ret ? 0 : -ENOMEM;
+                r = op_from_row(s, ret);
         } else {
                 r = sq_err(rc);
         }
@@ -440,11 +513,16 @@ static int sq_kv_get(rp_db *db, const char *k, char **ret)
         db_lock(d);
         int r = prepare(d, "SELECT v FROM kv WHERE k = ?", &s);
         if (r >= 0) {
-                bind_text(s, 1, k);
-                int rc = sqlite3_step(s);
+                int rc = bind_text(s, 1, k);
+                if (rc == SQLITE_OK)
+                        rc = sqlite3_step(s);
                 if (rc == SQLITE_ROW) {
-                        *ret = col_str(s, 0);
-                        r = *ret ? 0 : -ENOMEM;
+                        int err = 0;
+                        char *v = col_str(s, 0, &err);
+                        require(v, &err);
+                        if (err == 0)
+                                *ret = v;
+                        r = err;
                 } else {
                         r = rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
                 }
@@ -460,9 +538,10 @@ static int sq_kv_put(rp_db *db, const char *k, const char *v)
         db_lock(d);
         int r = prepare(d, "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", &s);
         if (r >= 0) {
-                bind_text(s, 1, k);
-                bind_text(s, 2, v);
-                r = sq_err(sqlite3_step(s));
+                int rc = SQLITE_OK;
+                bind_ok(&rc, bind_text(s, 1, k));
+                bind_ok(&rc, bind_text(s, 2, v));
+                r = sq_err(rc == SQLITE_OK ? sqlite3_step(s) : rc);
         }
         stmt_release(d, s);
         return r;

@@ -30,12 +30,17 @@
  *  - map_stale: after a failed map write the file may lack bits that memory has; until a full
  *    rewrite succeeds every writer takes the slow path and rewrites the whole map.
  *
+ * Captures (disk_capture.c) hook in at two places: at the cut the bitmap moves to the capture
+ * and its bits stay in the file (cut_bits, ORed into every map write until commit), and
+ * image_modify() calls the copy-before-write hook before changing data.
+ *
  * Limits: the registry is a list (a process has at most a few thousand disks open, and open is
  * once per request, not per byte). The last unref of a removed image closes its fd, which frees
  * the blocks of a large file on the calling thread; callers that care drop it off the request
  * path.
  */
 #include "disk_image.h"
+#include "disk_internal.h"
 
 #include <assert.h>
 #include <endian.h>
@@ -157,7 +162,7 @@ static void bitmap_mark_range(uint8_t *bitmap, uint64_t start, uint64_t end)
                 bitmap[c / 8] |= (uint8_t)(1u << (c % 8));
 }
 
-static uint64_t bitmap_popcount(const uint8_t *bitmap, size_t n)
+uint64_t rp_disk__popcount(const uint8_t *bitmap, size_t n)
 {
         uint64_t count = 0;
         for (size_t i = 0; i < n; i++)
@@ -255,33 +260,6 @@ static int mark_extent_cb(uint64_t start, uint64_t end, void *userdata)
  * The image object and the registry
  */
 
-struct rp_disk_image {
-        /* Under registry_lock. */
-        unsigned n_ref;
-        bool in_registry;
-        rp_disk_image *prev, *next;
-
-        dev_t dev;
-        ino_t ino;
-        mode_t mode;
-        char *path;
-        char *dirty_path;
-        int fd;       /* the image, O_RDWR */
-        int dirty_fd; /* the map, O_RDWR */
-
-        pthread_rwlock_t hold; /* write/clear shared; hold, resize, snapshot exclusive */
-        pthread_t holder;      /* atomic; meaningful while held is true */
-        bool held;             /* atomic; set by the exclusive holder */
-
-        pthread_mutex_t lock; /* bitmap changes, map file, size changes */
-        uint64_t size;        /* atomic loads; changes under lock + exclusive hold */
-        uint64_t nchunks;     /* changes under lock + exclusive hold */
-        uint8_t *bitmap;      /* bytes read atomically without lock; changed under lock */
-        size_t bitmap_bytes;  /* changes under lock + exclusive hold */
-        uint64_t ndirty;      /* under lock */
-        bool map_stale;       /* atomic; the map file may lack bits memory has */
-};
-
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static rp_disk_image *registry_head;
 
@@ -301,6 +279,7 @@ static rp_disk_image *image_free(rp_disk_image *img)
 {
         if (!img)
                 return NULL;
+        assert(!img->cap); /* a capture holds a reference */
         if (img->fd >= 0)
                 (void)close(img->fd);
         if (img->dirty_fd >= 0)
@@ -314,16 +293,16 @@ static rp_disk_image *image_free(rp_disk_image *img)
 }
 RP_DEFINE_CLEANUP(rp_disk_image, image_free)
 
-static bool held_by_me(rp_disk_image *img)
+bool rp_disk__held_by_me(rp_disk_image *img)
 {
         return __atomic_load_n(&img->held, __ATOMIC_ACQUIRE) &&
                pthread_equal(__atomic_load_n(&img->holder, __ATOMIC_RELAXED), pthread_self());
 }
 
-static int hold_if_needed(rp_disk_image *img, bool *ret_own)
+int rp_disk__hold_if_needed(rp_disk_image *img, bool *ret_own)
 {
         *ret_own = false;
-        if (held_by_me(img))
+        if (rp_disk__held_by_me(img))
                 return 0;
         int r = rp_disk_image_hold(img);
         if (r < 0)
@@ -375,7 +354,7 @@ static int map_rebuild(rp_disk_image *img, uint64_t size)
         img->size = size;
         img->nchunks = h.nchunks;
         img->bitmap_bytes = bytes;
-        img->ndirty = bitmap_popcount(bitmap, bytes);
+        img->ndirty = rp_disk__popcount(bitmap, bytes);
         img->bitmap = TAKE_PTR(bitmap);
         log_debug("disk: rebuilt dirty map of '%s': %llu of %llu chunks dirty", img->path,
                   (unsigned long long)img->ndirty, (unsigned long long)img->nchunks);
@@ -417,7 +396,7 @@ static int map_load(rp_disk_image *img, int fd, uint64_t file_size)
         img->size = h.disk_size;
         img->nchunks = h.nchunks;
         img->bitmap_bytes = bytes;
-        img->ndirty = bitmap_popcount(bitmap, bytes);
+        img->ndirty = rp_disk__popcount(bitmap, bytes);
         img->bitmap = TAKE_PTR(bitmap);
         return 0;
 }
@@ -450,26 +429,35 @@ static int dirty_mark_locked(rp_disk_image *img, uint64_t first, uint64_t last)
         for (uint64_t c = first; c <= last; c++)
                 scratch[c / 8 - b0] |= (uint8_t)(1u << (c % 8));
 
-        int r = rp_pwrite_all(img->dirty_fd, scratch, n, (off_t)(RP_DISK_DIRTY_HEADER_SIZE + b0));
-        if (r == 0 && fdatasync(img->dirty_fd) < 0)
-                r = -errno;
-        if (r < 0) {
-                /* A failed fdatasync may have dropped pages written earlier, too. */
-                __atomic_store_n(&img->map_stale, true, __ATOMIC_RELEASE);
+        /* The file keeps the bits of an active capture's cut (see disk_capture.c). */
+        int r = rp_disk__map_write(img, scratch, b0, n);
+        if (r < 0)
                 return r;
-        }
 
         /* Durable: publish the bits, so that writers of these chunks may skip the map. */
-        for (size_t i = b0; i <= b1; i++) {
-                uint8_t add = scratch[i - b0] & (uint8_t)~img->bitmap[i];
-                if (!add)
+        for (uint64_t c = first; c <= last; c++) {
+                uint8_t bit = (uint8_t)(1u << (c % 8));
+                if (img->bitmap[c / 8] & bit)
                         continue;
-                img->ndirty += (uint64_t)__builtin_popcount(add);
-                __atomic_fetch_or(&img->bitmap[i], add, __ATOMIC_RELEASE);
+                img->ndirty++;
+                __atomic_fetch_or(&img->bitmap[c / 8], bit, __ATOMIC_RELEASE);
         }
         if (stale)
                 __atomic_store_n(&img->map_stale, false, __ATOMIC_RELEASE);
         return 0;
+}
+
+int rp_disk__map_write(rp_disk_image *img, uint8_t *bytes, size_t b0, size_t n)
+{
+        for (size_t i = b0; i < b0 + n && i < img->cut_bytes; i++)
+                bytes[i - b0] |= img->cut_bits[i];
+        int r = rp_pwrite_all(img->dirty_fd, bytes, n, (off_t)(RP_DISK_DIRTY_HEADER_SIZE + b0));
+        if (r == 0 && fdatasync(img->dirty_fd) < 0)
+                r = -errno;
+        if (r < 0)
+                /* A failed fdatasync may have dropped pages written earlier, too. */
+                __atomic_store_n(&img->map_stale, true, __ATOMIC_RELEASE);
+        return r;
 }
 
 /* Make the chunks under [off, off + len) dirty, durably. Caller holds writes shared. */
@@ -957,6 +945,9 @@ static int image_modify(rp_disk_image *img, uint64_t off, uint64_t len, const vo
                 r = -ERANGE;
         else if (len > 0)
                 r = dirty_mark(img, off, len);
+        if (r == 0 && len > 0 && img->cap)
+                /* Copy-before-write: the capture's point-in-time bytes leave first. */
+                rp_disk__capture_preserve(img->cap, off, len);
         if (r == 0 && len > 0)
                 r = data ? image_pwrite(img, off, data, (size_t)len)
                          : punch_or_zero(img->fd, off, len);
@@ -1022,7 +1013,7 @@ int rp_disk_image_resize(rp_disk_image *img, uint64_t new_size)
         bool own;
         if (new_size % RP_SECTOR_SIZE != 0 || new_size > RP_MAX_DISK_BYTES)
                 return -EINVAL;
-        int r = hold_if_needed(img, &own);
+        int r = rp_disk__hold_if_needed(img, &own);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&img->lock);
@@ -1043,6 +1034,8 @@ int rp_disk_image_resize(rp_disk_image *img, uint64_t new_size)
 static int snapshot_locked(rp_disk_image *img, uint8_t **ret_bitmap, uint64_t *ret_nchunks)
 {
         size_t bytes = img->bitmap_bytes;
+        if (img->cap)
+                return -EBUSY; /* the capture owns the cut; it would lose its bits */
         _cleanup_free_ uint8_t *copy = rp_malloc(bytes);
         if (!copy)
                 return -ENOMEM;
@@ -1072,7 +1065,7 @@ static int snapshot_locked(rp_disk_image *img, uint8_t **ret_bitmap, uint64_t *r
 int rp_disk_image_dirty_snapshot(rp_disk_image *img, uint8_t **ret_bitmap, uint64_t *ret_nchunks)
 {
         bool own;
-        int r = hold_if_needed(img, &own);
+        int r = rp_disk__hold_if_needed(img, &own);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&img->lock);
@@ -1103,7 +1096,7 @@ bool rp_disk_image_chunk_is_dirty(rp_disk_image *img, uint64_t chunk)
 
 int rp_disk_image_hold(rp_disk_image *img)
 {
-        if (held_by_me(img))
+        if (rp_disk__held_by_me(img))
                 return -EDEADLK;
         int r = pthread_rwlock_wrlock(&img->hold);
         if (r != 0)
@@ -1115,8 +1108,8 @@ int rp_disk_image_hold(rp_disk_image *img)
 
 void rp_disk_image_release(rp_disk_image *img)
 {
-        assert(held_by_me(img));
-        if (!held_by_me(img))
+        assert(rp_disk__held_by_me(img));
+        if (!rp_disk__held_by_me(img))
                 return;
         __atomic_store_n(&img->held, false, __ATOMIC_RELEASE);
         pthread_rwlock_unlock(&img->hold);

@@ -90,8 +90,10 @@ int rp_disk_image_resize(rp_disk_image *img, uint64_t new_size);
 /**
  * Write @p len bytes at @p off. Both must be multiples of 512. When this returns 0 the data and
  * the dirty bits of every chunk touched are on stable storage; the bits are persisted before
- * the data is written. Every chunk touched becomes dirty, even if its bytes did not change. An
- * all-zero buffer punches a hole over the whole 4 KiB blocks it covers instead of writing.
+ * the data is written. While a capture is active (disk_capture.h), the point-in-time bytes of
+ * the chunks it still needs are copied aside first. Every chunk touched becomes dirty, even if
+ * its bytes did not change. An all-zero buffer punches a hole over the whole 4 KiB blocks it
+ * covers instead of writing.
  * Writes to different ranges run in parallel. Blocks while writes are held (-EDEADLK if the
  * calling thread is the holder).
  * @return 0, -EINVAL (misaligned), -ERANGE (beyond the disk size), -EIO or -errno. After an
@@ -119,7 +121,7 @@ int rp_disk_image_sync(rp_disk_image *img);
 
 /**
  * Zero @p len bytes at @p off (x-ms-page-write: clear) by punching a hole. Alignment, range,
- * dirty map and durability rules are those of rp_disk_image_write().
+ * dirty map, capture and durability rules are those of rp_disk_image_write().
  * @return 0, -EINVAL, -ERANGE or -errno.
  */
 int rp_disk_image_clear(rp_disk_image *img, uint64_t off, uint64_t len);
@@ -143,10 +145,12 @@ int rp_disk_image_allocated(rp_disk_image *img, uint64_t *ret_bytes);
  * memory and on disk (durably), atomically with respect to writes (it holds writes, or reuses
  * the calling thread's hold). Bit i (byte i / 8, bit i % 8, least significant first) covers
  * bytes [i * RP_CHUNK_SIZE, (i + 1) * RP_CHUNK_SIZE) of the disk.
+ * A restore point uses rp_disk_capture_begin() instead, which also hands the bits over
+ * crash-safely; this is the bare map operation.
  * @param[out] ret_bitmap (ret_nchunks + 7) / 8 bytes, to rp_free().
  * @param[out] ret_nchunks number of chunks of the disk.
- * @return 0, -ENOMEM or -errno (the map is then unchanged in memory and rewritten in full by
- *         the next write).
+ * @return 0, -EBUSY (a capture is in progress: it owns the cut), -ENOMEM or -errno (the map is
+ *         then unchanged in memory and rewritten in full by the next write).
  */
 int rp_disk_image_dirty_snapshot(rp_disk_image *img, uint8_t **ret_bitmap, uint64_t *ret_nchunks);
 

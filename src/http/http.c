@@ -283,10 +283,10 @@ static MHD_Result_t access_handler(void *cls, struct MHD_Connection *conn, const
                 rp_log_clear_request();
                 if (!req->replied) {
                         log_error("handler for %s %s did not reply", method, url);
-                        rp_http_reply(req, 500, "application/json",
-                                      "{\"error\":{\"code\":\"InternalExecutionError\","
-                                      "\"message\":\"No reply.\"}}",
-                                      62);
+                        static const char none[] = "{\"error\":{\"code\":"
+                                                   "\"InternalExecutionError\",\"message\":"
+                                                   "\"No reply.\"}}";
+                        rp_http_reply(req, 500, "application/json", none, sizeof none - 1);
                 }
         }
         return MHD_YES;

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "util/alloc.h"
+#include "util/buf.h"
 #include "util/limits.h"
 
 static void *json_alloc(size_t n)
@@ -106,7 +107,8 @@ int rp_json_parse(const json_t *root, const rp_json_spec *specs, const char **re
 json_t *rp_json_loads_object(const char *data, size_t len, char **ret_err)
 {
         json_error_t err;
-        json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
+        /* DECODE_ANY: a valid scalar or array gets "must be an object", not "invalid JSON". */
+        json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
         if (!j) {
                 *ret_err = rp_asprintf("invalid JSON at line %d, column %d: %s", err.line,
                                        err.column, err.text);
@@ -120,9 +122,37 @@ json_t *rp_json_loads_object(const char *data, size_t len, char **ret_err)
         return j;
 }
 
+/* json_dumps() ignores a failed write of an object key (jansson 2.14 dump.c, upstream issue
+ * akheron/jansson#655): when growing its buffer fails there, the key is dropped and the dump
+ * goes on and "succeeds" with text such as {"a":1,":2}. Dump through our own writer with a
+ * sticky error instead, so that one failed write fails the whole dump. */
+typedef struct dump_ctx {
+        rp_buf buf;
+        int err;
+} dump_ctx;
+
+static int dump_cb(const char *data, size_t n, void *ud)
+{
+        dump_ctx *c = ud;
+        if (c->err < 0)
+                return -1;
+        int r = rp_buf_append(&c->buf, data, n);
+        if (r < 0) {
+                c->err = r;
+                return -1;
+        }
+        return 0;
+}
+
 char *rp_json_dumps(const json_t *v)
 {
-        return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        dump_ctx c = { .err = 0 };
+        rp_buf_init(&c.buf, RP_MAX_JSON_DUMP);
+        if (json_dump_callback(v, dump_cb, &c, JSON_COMPACT | JSON_ENCODE_ANY) < 0 || c.err < 0) {
+                rp_buf_done(&c.buf);
+                return NULL;
+        }
+        return rp_buf_detach(&c.buf);
 }
 
 json_t *rp_json_object_get_ci(const json_t *obj, const char *key)

@@ -45,7 +45,8 @@ const char *rp_json_kind_to_string(enum rp_json_kind k);
  *  @return a new reference, or NULL with *ret_err set (not an object, syntax error, OOM). */
 json_t *rp_json_loads_object(const char *data, size_t len, char **ret_err);
 
-/** Serialise compactly. @return a string to rp_free() (jansson uses rp_malloc), NULL on OOM. */
+/** Serialise compactly (any value, not only objects and arrays).
+ *  @return a string to rp_free(), or NULL on OOM or past RP_MAX_JSON_DUMP; never a partial text. */
 char *rp_json_dumps(const json_t *v);
 
 /** Make jansson allocate through rp_malloc/rp_free. Call once before any jansson use. */

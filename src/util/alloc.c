@@ -2,6 +2,7 @@
 #include "alloc.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,9 @@ void *rp_malloc(size_t n)
 
 void *rp_calloc(size_t count, size_t size)
 {
+        /* Check here rather than rely on libc: sanitizer allocators abort on overflow. */
+        if (size && count > SIZE_MAX / size)
+                return NULL;
         if (should_fail())
                 return NULL;
         void *p = calloc(count ? count : 1, size ? size : 1);

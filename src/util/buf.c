@@ -15,7 +15,8 @@ void rp_buf_init(rp_buf *b, size_t max)
 
 static int buf_reserve(rp_buf *b, size_t extra)
 {
-        if (extra > b->max || b->len > b->max - extra)
+        /* len + extra <= max <= SIZE_MAX; the "+ 1" for the NUL must not wrap either. */
+        if (extra > b->max || b->len > b->max - extra || b->len + extra == SIZE_MAX)
                 return -E2BIG;
         size_t need = b->len + extra + 1;
         if (need <= b->cap)

@@ -13,6 +13,8 @@
 
 int rp_mkdir_p(const char *path, mode_t mode)
 {
+        if (!*path)
+                return -ENOENT; /* as mkdir(""); also keeps the walk below inside the string */
         _cleanup_free_ char *p = rp_strdup(path);
         if (!p)
                 return -ENOMEM;
@@ -24,8 +26,16 @@ int rp_mkdir_p(const char *path, mode_t mode)
                         return -errno;
                 *s = '/';
         }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
+        if (mkdir(p, mode) < 0) {
+                if (errno != EEXIST)
+                        return -errno;
+                /* EEXIST is only success if what exists is a directory (or a link to one). */
+                struct stat st;
+                if (stat(p, &st) < 0)
+                        return -errno;
+                if (!S_ISDIR(st.st_mode))
+                        return -ENOTDIR;
+        }
         return 0;
 }
 

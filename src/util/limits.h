@@ -3,6 +3,8 @@
 
 /** Largest JSON request body accepted (ARM's limit). */
 #define RP_MAX_JSON_BODY (8u * 1024u * 1024u)
+/** Largest JSON text rp_json_dumps() produces (stored documents, response bodies). */
+#define RP_MAX_JSON_DUMP (64u * 1024u * 1024u)
 /** Largest request header block MHD will buffer per connection. */
 #define RP_MAX_HEADER_BYTES (64u * 1024u)
 /** Largest single page write on the disk data plane (page blob rule). */

@@ -19,14 +19,21 @@ static const char *const level_names[_RP_LOG_LEVEL_MAX] = {
 static _Thread_local const char *tl_request_id;
 static _Thread_local const char *tl_correlation_id;
 
-int rp_log_set_level_from_string(const char *s)
+int rp_log_level_from_string(const char *s)
 {
         for (int i = 0; i < _RP_LOG_LEVEL_MAX; i++)
-                if (s && strcmp(s, level_names[i]) == 0) {
-                        rp_log_max_level = i;
-                        return 0;
-                }
+                if (s && strcmp(s, level_names[i]) == 0)
+                        return i;
         return -EINVAL;
+}
+
+int rp_log_set_level_from_string(const char *s)
+{
+        int l = rp_log_level_from_string(s);
+        if (l < 0)
+                return l;
+        rp_log_max_level = l;
+        return 0;
 }
 
 void rp_log_set_request(const char *request_id, const char *correlation_id)

@@ -15,6 +15,8 @@ enum rp_log_level {
 /** The current threshold; lines below it are not formatted at all. */
 extern int rp_log_max_level;
 
+/** The level named @p s (debug, info, notice, warning, error). @return it, or -EINVAL. */
+int rp_log_level_from_string(const char *s);
 /** Set the threshold from a name (debug, info, notice, warning, error). @return 0 or -EINVAL. */
 int rp_log_set_level_from_string(const char *s);
 /** Attach request ids to every line this thread logs until rp_log_clear_request(). Not copied. */

@@ -1,0 +1,879 @@
+/* cmd_disk.c: rpctl disk create|show|list|delete|grant-access|revoke-access|import|export
+ * (Microsoft.Compute/disks and their SAS data plane).
+ *
+ * DESIGN: import and export are the az recipe for moving a disk image (create an Upload disk,
+ * grant-access, copy, revoke-access) in one command, with the copy done by
+ * rp_client_blob_upload()/rp_client_blob_download(): 4 MiB blocks, several in flight, zeros
+ * never moved. Access is always revoked once granted, also after a failure or Ctrl-C (the
+ * revoke runs with cancellation switched off), so the disk is never left with a live SAS. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "json/json.h"
+#include "util/alloc.h"
+#include "util/limits.h"
+#include "util/macro.h"
+#include "util/parse.h"
+
+#define GIB (1024ull * 1024ull * 1024ull)
+#define MAX_DISK_GB 32767u
+#define MAX_SAS_DURATION_SEC (30u * 86400u)
+#define TRANSFER_SAS_DURATION_SEC 86400u
+#define GRANT_DEFAULT_DURATION_SEC 3600u
+
+enum {
+        OPT_TAGS = 0x200,
+        OPT_NO_WAIT,
+        OPT_SKU,
+        OPT_SIZE_GB,
+        OPT_UPLOAD_BYTES,
+        OPT_UPLOAD_TYPE,
+        OPT_OS_TYPE,
+        OPT_HYPERV,
+        OPT_ACCESS,
+        OPT_DURATION,
+        OPT_PARALLEL,
+        OPT_OVERWRITE,
+        OPT_NO_PROGRESS,
+};
+
+static const rp_cli_column disk_columns[] = {
+        { "Name", "name" },
+        { "ResourceGroup", "@resourceGroup" },
+        { "Location", "location" },
+        { "Sku", "sku.name" },
+        { "SizeGb", "properties.diskSizeGB" },
+        { "DiskState", "properties.diskState" },
+        { "ProvisioningState", "properties.provisioningState" },
+        {},
+};
+
+typedef struct disk_args {
+        rp_cli *cli;
+        const char *group, *name, *location, *sku, *os_type, *hyperv, *file, *access;
+        json_t *tags;
+        uint64_t size_gb, upload_bytes, duration;
+        bool have_size_gb, have_upload, no_wait, overwrite, no_progress;
+        unsigned parallel;
+} disk_args;
+
+static void disk_args_done(disk_args *a)
+{
+        if (a->tags)
+                json_decref(a->tags);
+}
+
+static int parse_u64_arg(disk_args *a, const char *name, const char *arg, uint64_t min,
+                         uint64_t max, uint64_t *ret)
+{
+        uint64_t v = 0;
+        if (rp_parse_u64(arg, &v) < 0 || v < min || v > max)
+                return rp_cli_usage_error(
+                        a->cli, "argument %s: '%s' is not a number from %" PRIu64 " to %" PRIu64,
+                        name, arg, min, max);
+        *ret = v;
+        return 0;
+}
+
+static int on_opt(void *userdata, int c, char *arg, int argc, char **argv)
+{
+        disk_args *a = userdata;
+        uint64_t v = 0;
+        int k;
+        switch (c) {
+        case 'g':
+                a->group = arg;
+                return 0;
+        case 'n':
+                a->name = arg;
+                return 0;
+        case 'l':
+                a->location = arg;
+                return 0;
+        case 'f':
+                a->file = arg;
+                return 0;
+        case 'y':
+                return 0; /* az asks before deleting; rpctl never prompts */
+        case OPT_TAGS:
+                return rp_cli_parse_tags(a->cli, arg, argc, argv, &a->tags);
+        case OPT_NO_WAIT:
+                a->no_wait = true;
+                return 0;
+        case OPT_SKU:
+                a->sku = arg;
+                return 0;
+        case OPT_SIZE_GB:
+                a->have_size_gb = true;
+                return parse_u64_arg(a, "--size-gb", arg, 1, MAX_DISK_GB, &a->size_gb);
+        case OPT_UPLOAD_BYTES:
+                a->have_upload = true;
+                return parse_u64_arg(a, "--upload-size-bytes", arg, RP_MIN_UPLOAD_BYTES,
+                                     RP_MAX_DISK_BYTES, &a->upload_bytes);
+        case OPT_UPLOAD_TYPE:
+                if (!rp_strcaseeq(arg, "Upload"))
+                        return rp_cli_usage_error(a->cli, "argument --upload-type: only "
+                                                          "'Upload' is supported");
+                return 0;
+        case OPT_OS_TYPE:
+                a->os_type = arg;
+                return 0;
+        case OPT_HYPERV:
+                a->hyperv = arg;
+                return 0;
+        case OPT_ACCESS:
+                a->access = arg;
+                return 0;
+        case OPT_DURATION:
+                return parse_u64_arg(a, "--duration-in-seconds", arg, 1, MAX_SAS_DURATION_SEC,
+                                     &a->duration);
+        case OPT_PARALLEL:
+                k = parse_u64_arg(a, "--parallel", arg, 1, RP_CLIENT_MAX_PARALLEL, &v);
+                a->parallel = (unsigned)v;
+                return k;
+        case OPT_OVERWRITE:
+                a->overwrite = true;
+                return 0;
+        case OPT_NO_PROGRESS:
+                a->no_progress = true;
+                return 0;
+        default:
+                return rp_cli_usage_error(a->cli, "unrecognized argument: %s", argv[optind - 1]);
+        }
+}
+
+#define SHORTOPTS "+:g:n:l:f:y" RP_CLI_COMMON_SHORT
+
+/* Parse the options and check -g and -n (when @p need_name). */
+static int parse(disk_args *a, int argc, char **argv, const struct option *opts, bool need_group,
+                 bool need_name)
+{
+        int k = rp_cli_parse(a->cli, argc, argv, SHORTOPTS, opts, on_opt, a);
+        if (k != 0)
+                return k;
+        if ((need_group && !a->group) || (need_name && !a->name))
+                return rp_cli_usage_error(a->cli, "the following arguments are required: %s%s%s",
+                                          need_group && !a->group ? "--resource-group/-g" : "",
+                                          need_group && !a->group && need_name && !a->name ? ", "
+                                                                                           : "",
+                                          need_name && !a->name ? "--name/-n" : "");
+        return 0;
+}
+
+static char *disk_path(disk_args *a, const char *suffix)
+{
+        if (!a->group)
+                return rp_cli_path("/subscriptions/%s/providers/Microsoft.Compute/disks",
+                                   a->cli->subscription);
+        if (!a->name)
+                return rp_cli_path("/subscriptions/%s/resourceGroups/%s/providers/"
+                                   "Microsoft.Compute/disks",
+                                   a->cli->subscription, a->group);
+        _cleanup_free_ char *p = rp_cli_path("/subscriptions/%s/resourceGroups/%s/providers/"
+                                             "Microsoft.Compute/disks/%s",
+                                             a->cli->subscription, a->group, a->name);
+        return p && suffix ? rp_asprintf("%s/%s", p, suffix) : TAKE_PTR(p);
+}
+
+/* GET the disk. @return 0 with the body in @p ret, or an exit code (reported). */
+static int disk_get(disk_args *a, json_t **ret)
+{
+        _cleanup_free_ char *path = disk_path(a, NULL);
+        rp_client_response r = {};
+        int k = path ? rp_cli_call(a->cli, "GET", path, RP_CLI_API_DISK, NULL, true, &r)
+                     : RP_CLI_EXIT_ERROR;
+        if (k != 0)
+                return k;
+        if (!rp_client_response_ok(&r) || !json_is_object(r.body)) {
+                k = rp_cli_fail_response(a->cli, &r);
+                rp_client_response_done(&r);
+                return k;
+        }
+        *ret = TAKE_PTR(r.body);
+        rp_client_response_done(&r);
+        return 0;
+}
+
+/* The location of the disk: --location, else the resource group's, as az does. */
+static int resolve_location(disk_args *a, char **ret)
+{
+        if (a->location) {
+                *ret = rp_strdup(a->location);
+                return *ret ? 0 : RP_CLI_EXIT_ERROR;
+        }
+        _cleanup_free_ char *path =
+                rp_cli_path("/subscriptions/%s/resourcegroups/%s", a->cli->subscription, a->group);
+        rp_client_response r = {};
+        int k = path ? rp_cli_call(a->cli, "GET", path, RP_CLI_API_RESOURCES, NULL, true, &r)
+                     : RP_CLI_EXIT_ERROR;
+        if (k != 0)
+                return k;
+        const char *loc = json_string_value(json_object_get(r.body, "location"));
+        if (!rp_client_response_ok(&r) || !loc) {
+                k = rp_cli_fail_response(a->cli, &r);
+                rp_client_response_done(&r);
+                return k;
+        }
+        *ret = rp_strdup(loc);
+        rp_client_response_done(&r);
+        return *ret ? 0 : RP_CLI_EXIT_ERROR;
+}
+
+/* The PUT body of a new disk. */
+static json_t *create_body(disk_args *a, const char *location)
+{
+        json_t *cd = a->have_upload ? json_pack("{s:s, s:I}", "createOption", "Upload",
+                                                "uploadSizeBytes", (json_int_t)a->upload_bytes)
+                                    : json_pack("{s:s}", "createOption", "Empty");
+        json_t *body =
+                json_pack("{s:s, s:{s:o}}", "location", location, "properties", "creationData", cd);
+        if (!body)
+                return NULL;
+        json_t *props = json_object_get(body, "properties");
+        if (a->have_size_gb)
+                json_object_set_new(props, "diskSizeGB", json_integer((json_int_t)a->size_gb));
+        if (a->os_type)
+                json_object_set_new(props, "osType", json_string(a->os_type));
+        if (a->hyperv)
+                json_object_set_new(props, "hyperVGeneration", json_string(a->hyperv));
+        if (a->sku)
+                json_object_set_new(body, "sku", json_pack("{s:s}", "name", a->sku));
+        if (a->tags)
+                json_object_set(body, "tags", a->tags);
+        return body;
+}
+
+/* PUT the disk and wait for it. @return 0 with the final body in @p ret (may be NULL with
+ * --no-wait), or an exit code. */
+static int create_disk(disk_args *a, json_t **ret)
+{
+        _cleanup_free_ char *location = NULL;
+        int k = resolve_location(a, &location);
+        if (k != 0)
+                return k;
+        _cleanup_json_ json_t *body = create_body(a, location);
+        _cleanup_free_ char *path = disk_path(a, NULL);
+        if (!body || !path)
+                return RP_CLI_EXIT_ERROR;
+        rp_client_response r = {};
+        k = rp_cli_call(a->cli, "PUT", path, RP_CLI_API_DISK, body, a->no_wait, &r);
+        if (k != 0)
+                return k;
+        if (!rp_client_response_ok(&r)) {
+                k = rp_cli_fail_response(a->cli, &r);
+                rp_client_response_done(&r);
+                return k;
+        }
+        *ret = a->no_wait && r.status == 202 ? NULL : TAKE_PTR(r.body);
+        rp_client_response_done(&r);
+        return 0;
+}
+
+/* beginGetAccess and wait for the SAS URL. @return 0 with it in @p ret, or an exit code. */
+static int grant_access(disk_args *a, const char *access, uint64_t duration, char **ret)
+{
+        _cleanup_free_ char *path = disk_path(a, "beginGetAccess");
+        _cleanup_json_ json_t *body = json_pack("{s:s, s:I}", "access", access, "durationInSeconds",
+                                                (json_int_t)duration);
+        if (!path || !body)
+                return RP_CLI_EXIT_ERROR;
+        rp_client_response r = {};
+        int k = rp_cli_call(a->cli, "POST", path, RP_CLI_API_DISK, body, false, &r);
+        if (k != 0)
+                return k;
+        const char *sas = json_string_value(json_object_get(r.body, "accessSAS"));
+        if (!sas) /* some servers put the result only in the status body */
+                sas = json_string_value(rp_json_get_path(r.body, "properties.output.accessSAS"));
+        if (!rp_client_response_ok(&r) || !sas) {
+                if (rp_client_response_ok(&r))
+                        fputs("ERROR: (InvalidResponse) beginGetAccess returned no accessSAS\n",
+                              stderr);
+                k = rp_client_response_ok(&r) ? RP_CLI_EXIT_ERROR
+                                              : rp_cli_fail_response(a->cli, &r);
+                rp_client_response_done(&r);
+                return k;
+        }
+        *ret = rp_strdup(sas);
+        rp_client_response_done(&r);
+        return *ret ? 0 : RP_CLI_EXIT_ERROR;
+}
+
+/* endGetAccess, even after Ctrl-C. @return 0 or an exit code (reported). */
+static int revoke_access(disk_args *a)
+{
+        _cleanup_free_ char *path = disk_path(a, "endGetAccess");
+        if (!path)
+                return RP_CLI_EXIT_ERROR;
+        rp_client_set_cancel(a->cli->client, NULL);
+        rp_client_response r = {};
+        int k = rp_cli_call(a->cli, "POST", path, RP_CLI_API_DISK, NULL, false, &r);
+        rp_client_set_cancel(a->cli->client, &rp_cli_cancel);
+        if (k != 0)
+                return k;
+        if (!rp_client_response_ok(&r))
+                k = rp_cli_fail_response(a->cli, &r);
+        rp_client_response_done(&r);
+        return k;
+}
+
+/* ---------------------------------------------------------------- create, show, list, delete */
+
+static const char create_help[] =
+        "Usage: rpctl disk create -g GROUP -n NAME --size-gb N [-l LOCATION] [--sku SKU]\n"
+        "       rpctl disk create -g GROUP -n NAME --upload-size-bytes BYTES [...]\n"
+        "\n"
+        "Create an empty managed disk of N GiB, or an Upload disk of BYTES bytes waiting for\n"
+        "its data (grant-access --access-level Write, page writes, revoke-access; 'rpctl disk\n"
+        "import' does all of it).\n"
+        "\n"
+        "Options:\n"
+        "  -g, --resource-group GROUP    the resource group\n"
+        "  -n, --name NAME               the disk name\n"
+        "      --size-gb N               size in GiB (1 to 32767)\n"
+        "      --upload-size-bytes BYTES create an Upload disk: a multiple of 512, at least\n"
+        "                                20972032 (20 MiB + 512)\n"
+        "      --upload-type Upload      accepted for az compatibility\n"
+        "  -l, --location LOCATION       region (default: the resource group's)\n"
+        "      --sku SKU                 Standard_LRS (default), Premium_LRS, StandardSSD_LRS,\n"
+        "                                UltraSSD_LRS, Premium_ZRS, StandardSSD_ZRS,\n"
+        "                                PremiumV2_LRS\n"
+        "      --os-type Linux|Windows   operating system of an OS disk\n"
+        "      --hyper-v-generation V1|V2\n"
+        "      --tags KEY=VALUE ...      space-separated tags\n"
+        "      --no-wait                 do not wait for a long-running create\n"
+        "\n"
+        "Examples:\n"
+        "  rpctl disk create -g rg1 -n data1 --size-gb 64\n"
+        "  rpctl disk create -g rg1 -n data2 --size-gb 128 --sku Premium_LRS --tags env=test\n"
+        "  rpctl disk create -g rg1 -n up1 --upload-size-bytes 1073742336\n";
+
+static int disk_create(rp_cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "resource-group", required_argument, NULL, 'g' },
+                { "name", required_argument, NULL, 'n' },
+                { "location", required_argument, NULL, 'l' },
+                { "size-gb", required_argument, NULL, OPT_SIZE_GB },
+                { "upload-size-bytes", required_argument, NULL, OPT_UPLOAD_BYTES },
+                { "upload-type", required_argument, NULL, OPT_UPLOAD_TYPE },
+                { "sku", required_argument, NULL, OPT_SKU },
+                { "os-type", required_argument, NULL, OPT_OS_TYPE },
+                { "hyper-v-generation", required_argument, NULL, OPT_HYPERV },
+                { "tags", required_argument, NULL, OPT_TAGS },
+                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+                {},
+        };
+        _cleanup_(disk_args_done) disk_args a = { .cli = cli };
+        int k = parse(&a, argc, argv, opts, true, true);
+        if (k != 0)
+                return k;
+        if (a.have_size_gb == a.have_upload)
+                return rp_cli_usage_error(cli, "give exactly one of --size-gb and "
+                                               "--upload-size-bytes");
+        if (a.have_upload && a.upload_bytes % RP_SECTOR_SIZE != 0)
+                return rp_cli_usage_error(cli, "argument --upload-size-bytes: must be a "
+                                               "multiple of 512");
+        k = rp_cli_connect(cli);
+        if (k != 0)
+                return k;
+        _cleanup_json_ json_t *disk = NULL;
+        k = create_disk(&a, &disk);
+        if (k != 0)
+                return k;
+        rp_cli_print(cli, disk, disk_columns);
+        return RP_CLI_EXIT_OK;
+}
+
+static const char show_help[] = "Usage: rpctl disk show -g GROUP -n NAME\n"
+                                "\n"
+                                "Show a managed disk.\n"
+                                "\n"
+                                "Options:\n"
+                                "  -g, --resource-group GROUP  the resource group\n"
+                                "  -n, --name NAME             the disk name\n"
+                                "\n"
+                                "Examples:\n"
+                                "  rpctl disk show -g rg1 -n data1\n"
+                                "  rpctl disk show -g rg1 -n data1 -o table\n";
+
+static int disk_show(rp_cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "resource-group", required_argument, NULL, 'g' },
+                { "name", required_argument, NULL, 'n' },
+                {},
+        };
+        _cleanup_(disk_args_done) disk_args a = { .cli = cli };
+        int k = parse(&a, argc, argv, opts, true, true);
+        if (k == 0)
+                k = rp_cli_connect(cli);
+        if (k != 0)
+                return k;
+        _cleanup_json_ json_t *disk = NULL;
+        k = disk_get(&a, &disk);
+        if (k != 0)
+                return k;
+        rp_cli_print(cli, disk, disk_columns);
+        return RP_CLI_EXIT_OK;
+}
+
+static const char list_help[] =
+        "Usage: rpctl disk list [-g GROUP]\n"
+        "\n"
+        "List the managed disks of a resource group, or of the whole subscription.\n"
+        "\n"
+        "Options:\n"
+        "  -g, --resource-group GROUP  the resource group (default: all)\n"
+        "\n"
+        "Examples:\n"
+        "  rpctl disk list -g rg1\n"
+        "  rpctl disk list -o table\n";
+
+static int disk_list(rp_cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "resource-group", required_argument, NULL, 'g' },
+                {},
+        };
+        _cleanup_(disk_args_done) disk_args a = { .cli = cli };
+        int k = parse(&a, argc, argv, opts, false, false);
+        if (k == 0)
+                k = rp_cli_connect(cli);
+        if (k != 0)
+                return k;
+        _cleanup_free_ char *path = disk_path(&a, NULL);
+        _cleanup_json_ json_t *items = NULL;
+        rp_client_response r = {};
+        k = path ? rp_client_list(cli->client, path, RP_CLI_API_DISK, &items, &r) : -ENOMEM;
+        if (k < 0)
+                return rp_cli_fail_errno(cli, k, "list");
+        if (!items)
+                k = rp_cli_fail_response(cli, &r);
+        else
+                rp_cli_print(cli, items, disk_columns);
+        rp_client_response_done(&r);
+        return k;
+}
+
+static const char delete_help[] =
+        "Usage: rpctl disk delete -g GROUP -n NAME [--no-wait] [--yes]\n"
+        "\n"
+        "Delete a managed disk. Deleting a disk that does not exist succeeds.\n"
+        "\n"
+        "Options:\n"
+        "  -g, --resource-group GROUP  the resource group\n"
+        "  -n, --name NAME             the disk name\n"
+        "      --no-wait               return once the deletion is accepted\n"
+        "  -y, --yes                   accepted for az compatibility (rpctl never asks)\n"
+        "\n"
+        "Example:\n"
+        "  rpctl disk delete -g rg1 -n data1\n";
+
+static int disk_delete(rp_cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "resource-group", required_argument, NULL, 'g' },
+                { "name", required_argument, NULL, 'n' },
+                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+                { "yes", no_argument, NULL, 'y' },
+                {},
+        };
+        _cleanup_(disk_args_done) disk_args a = { .cli = cli };
+        int k = parse(&a, argc, argv, opts, true, true);
+        if (k == 0)
+                k = rp_cli_connect(cli);
+        if (k != 0)
+                return k;
+        _cleanup_free_ char *path = disk_path(&a, NULL);
+        rp_client_response r = {};
+        k = path ? rp_cli_call(cli, "DELETE", path, RP_CLI_API_DISK, NULL, a.no_wait, &r)
+                 : RP_CLI_EXIT_ERROR;
+        if (k != 0)
+                return k;
+        if (!rp_client_response_ok(&r))
+                k = rp_cli_fail_response(cli, &r);
+        rp_client_response_done(&r);
+        return k;
+}
+
+/* ---------------------------------------------------------------- access */
+
+static const char grant_help[] =
+        "Usage: rpctl disk grant-access -g GROUP -n NAME --access-level Read|Write\n"
+        "                               [--duration-in-seconds N]\n"
+        "\n"
+        "Get a SAS URL for the disk's data plane: GET with Range to read, PUT ?comp=page with\n"
+        "x-ms-range and x-ms-page-write to write (Write access, e.g. to an Upload disk).\n"
+        "\n"
+        "Options:\n"
+        "  -g, --resource-group GROUP     the resource group\n"
+        "  -n, --name NAME                the disk name\n"
+        "      --access-level Read|Write  access to grant (default Read)\n"
+        "      --duration-in-seconds N    lifetime of the SAS (default 3600)\n"
+        "\n"
+        "Examples:\n"
+        "  rpctl disk grant-access -g rg1 -n data1 --access-level Read\n"
+        "  rpctl disk grant-access -g rg1 -n up1 --access-level Write "
+        "--duration-in-seconds 86400 -o tsv\n";
+
+static int disk_grant(rp_cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "resource-group", required_argument, NULL, 'g' },
+                { "name", required_argument, NULL, 'n' },
+                { "access-level", required_argument, NULL, OPT_ACCESS },
+                { "duration-in-seconds", required_argument, NULL, OPT_DURATION },
+                {},
+        };
+        _cleanup_(disk_args_done) disk_args a = { .cli = cli,
+                                                  .access = "Read",
+                                                  .duration = GRANT_DEFAULT_DURATION_SEC };
+        int k = parse(&a, argc, argv, opts, true, true);
+        if (k != 0)
+                return k;
+        if (!rp_strcaseeq(a.access, "Read") && !rp_strcaseeq(a.access, "Write"))
+                return rp_cli_usage_error(cli,
+                                          "argument --access-level: invalid choice '%s' "
+                                          "(choose from Read, Write)",
+                                          a.access);
+        k = rp_cli_connect(cli);
+        if (k != 0)
+                return k;
+        _cleanup_free_ char *sas = NULL;
+        k = grant_access(&a, rp_strcaseeq(a.access, "Write") ? "Write" : "Read", a.duration, &sas);
+        if (k != 0)
+                return k;
+        static const rp_cli_column cols[] = { { "AccessSas", "accessSAS" }, {} };
+        _cleanup_json_ json_t *out = json_pack("{s:s}", "accessSAS", sas);
+        rp_cli_print(cli, out, cols);
+        return RP_CLI_EXIT_OK;
+}
+
+static const char revoke_help[] =
+        "Usage: rpctl disk revoke-access -g GROUP -n NAME\n"
+        "\n"
+        "Void every SAS URL of the disk. After an upload this makes the disk usable.\n"
+        "\n"
+        "Options:\n"
+        "  -g, --resource-group GROUP  the resource group\n"
+        "  -n, --name NAME             the disk name\n"
+        "\n"
+        "Example:\n"
+        "  rpctl disk revoke-access -g rg1 -n up1\n";
+
+static int disk_revoke(rp_cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "resource-group", required_argument, NULL, 'g' },
+                { "name", required_argument, NULL, 'n' },
+                {},
+        };
+        _cleanup_(disk_args_done) disk_args a = { .cli = cli };
+        int k = parse(&a, argc, argv, opts, true, true);
+        if (k == 0)
+                k = rp_cli_connect(cli);
+        if (k != 0)
+                return k;
+        return revoke_access(&a);
+}
+
+/* ---------------------------------------------------------------- import, export */
+
+static const char import_help[] =
+        "Usage: rpctl disk import -g GROUP -n NAME --file IMAGE [-l LOCATION] [--sku SKU]\n"
+        "                         [--tags KEY=VALUE ...] [--parallel N] [--no-progress]\n"
+        "\n"
+        "Create a managed disk from a raw image file: create an Upload disk of the file's size\n"
+        "rounded up to 512 bytes (at least 20972032; the rest reads as zeros), grant Write\n"
+        "access, upload with 4 MiB page writes, several in flight, and revoke access. Holes\n"
+        "and all-zero blocks of the file are not sent. The disk must not exist yet.\n"
+        "Progress goes to stderr: a bar on a terminal, else a line every 10%. Ctrl-C stops\n"
+        "(the partial disk stays; delete it or import again under another name).\n"
+        "\n"
+        "Options:\n"
+        "  -g, --resource-group GROUP   the resource group\n"
+        "  -n, --name NAME              the new disk's name\n"
+        "  -f, --file IMAGE             raw image file (or block device) to upload\n"
+        "  -l, --location LOCATION      region (default: the resource group's)\n"
+        "      --sku SKU                disk sku (default Standard_LRS)\n"
+        "      --os-type Linux|Windows  operating system of an OS disk\n"
+        "      --hyper-v-generation V1|V2\n"
+        "      --tags KEY=VALUE ...     space-separated tags\n"
+        "      --parallel N             page writes in flight (1 to 32, default 8)\n"
+        "      --no-progress            print no progress\n"
+        "\n"
+        "Examples:\n"
+        "  rpctl disk import -g rg1 -n os1 --file ./disk.raw --os-type Linux\n"
+        "  qemu-img convert -O raw disk.qcow2 disk.raw && rpctl disk import -g rg1 -n os1 "
+        "-f disk.raw\n";
+
+static int open_image(disk_args *a, int *ret_fd, uint64_t *ret_size)
+{
+        _cleanup_close_ int fd = open(a->file, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                fprintf(stderr, "ERROR: cannot open '%s': %m\n", a->file);
+                return RP_CLI_EXIT_ERROR;
+        }
+        uint64_t size = (uint64_t)st.st_size;
+        if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &size) < 0) {
+                fprintf(stderr, "ERROR: cannot get the size of '%s': %m\n", a->file);
+                return RP_CLI_EXIT_ERROR;
+        }
+        if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+                return rp_cli_usage_error(a->cli, "'%s' is not a regular file or block device",
+                                          a->file);
+        if (size == 0)
+                return rp_cli_usage_error(a->cli, "'%s' is empty", a->file);
+        if (size > RP_MAX_DISK_BYTES)
+                return rp_cli_usage_error(a->cli, "'%s' is larger than a disk can be (%llu bytes)",
+                                          a->file, (unsigned long long)RP_MAX_DISK_BYTES);
+        *ret_fd = TAKE_FD(fd);
+        *ret_size = size;
+        return 0;
+}
+
+/* Fail unless the disk is absent (ResourceNotFound); a missing group is reported. */
+static int check_absent(disk_args *a)
+{
+        _cleanup_free_ char *path = disk_path(a, NULL);
+        rp_client_response r = {};
+        int k = path ? rp_cli_call(a->cli, "GET", path, RP_CLI_API_DISK, NULL, true, &r)
+                     : RP_CLI_EXIT_ERROR;
+        if (k != 0)
+                return k;
+        if (rp_client_response_ok(&r)) {
+                fprintf(stderr,
+                        "ERROR: (ResourceExists) The disk '%s' already exists in resource "
+                        "group '%s'. Import creates a new disk: delete it first or pick "
+                        "another name.\n",
+                        a->name, a->group);
+                k = RP_CLI_EXIT_ERROR;
+        } else if (r.status != 404 || !rp_streq(r.error.code, "ResourceNotFound")) {
+                k = rp_cli_fail_response(a->cli, &r);
+        }
+        rp_client_response_done(&r);
+        return k;
+}
+
+/* Report a failed transfer. */
+static int transfer_failed(disk_args *a, int k, rp_client_error *e, const char *what)
+{
+        if (k == -EREMOTEIO)
+                return rp_cli_fail_error(a->cli, e);
+        if (k == -ECANCELED)
+                return rp_cli_fail_errno(a->cli, k, what);
+        fprintf(stderr, "ERROR: %s: %s\n", what, strerror(-k));
+        return RP_CLI_EXIT_ERROR;
+}
+
+static int disk_import(rp_cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "resource-group", required_argument, NULL, 'g' },
+                { "name", required_argument, NULL, 'n' },
+                { "file", required_argument, NULL, 'f' },
+                { "location", required_argument, NULL, 'l' },
+                { "sku", required_argument, NULL, OPT_SKU },
+                { "os-type", required_argument, NULL, OPT_OS_TYPE },
+                { "hyper-v-generation", required_argument, NULL, OPT_HYPERV },
+                { "tags", required_argument, NULL, OPT_TAGS },
+                { "parallel", required_argument, NULL, OPT_PARALLEL },
+                { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+                {},
+        };
+        _cleanup_(disk_args_done) disk_args a = { .cli = cli };
+        int k = parse(&a, argc, argv, opts, true, true);
+        if (k != 0)
+                return k;
+        if (!a.file)
+                return rp_cli_usage_error(cli, "the following arguments are required: --file/-f");
+        _cleanup_close_ int fd = -1;
+        uint64_t size = 0;
+        k = open_image(&a, &fd, &size);
+        if (k != 0)
+                return k;
+        uint64_t rounded = (size + RP_SECTOR_SIZE - 1) / RP_SECTOR_SIZE * RP_SECTOR_SIZE;
+        a.have_upload = true;
+        a.upload_bytes = RP_MAX(rounded, (uint64_t)RP_MIN_UPLOAD_BYTES);
+        k = rp_cli_connect(cli);
+        if (k == 0)
+                k = check_absent(&a);
+        if (k != 0)
+                return k;
+        _cleanup_json_ json_t *created = NULL;
+        k = create_disk(&a, &created);
+        if (k != 0)
+                return k;
+        _cleanup_free_ char *sas = NULL;
+        k = grant_access(&a, "Write", TRANSFER_SAS_DURATION_SEC, &sas);
+        if (k != 0)
+                return k;
+
+        rp_cli_progress p;
+        rp_cli_progress_init(&p, "import", !a.no_progress);
+        char sz[32];
+        rp_cli_progress_note(&p, "uploading '%s' (%s) to disk '%s', %u writes in flight", a.file,
+                             rp_cli_format_bytes(size, sz, sizeof sz), a.name,
+                             a.parallel ? a.parallel : RP_CLIENT_DEFAULT_PARALLEL);
+        rp_client_xfer_opts xo = { .parallel = a.parallel,
+                                   .progress = rp_cli_progress_update,
+                                   .userdata = &p };
+        rp_client_xfer_stats st = {};
+        rp_client_error e = {};
+        int up = rp_client_blob_upload(cli->client, sas, fd, size, &xo, &st, &e);
+        rp_cli_progress_finish(&p, &st, up == 0);
+        int rv = revoke_access(&a);
+        if (up < 0) {
+                k = transfer_failed(&a, up, &e, "upload");
+                rp_client_error_done(&e);
+                fprintf(stderr,
+                        "The disk '%s' was created but holds a partial image; delete it "
+                        "with: rpctl disk delete -g %s -n %s\n",
+                        a.name, a.group, a.name);
+                return k;
+        }
+        if (rv != 0)
+                return rv;
+        _cleanup_json_ json_t *disk = NULL;
+        k = disk_get(&a, &disk);
+        if (k != 0)
+                return k;
+        rp_cli_print(cli, disk, disk_columns);
+        return RP_CLI_EXIT_OK;
+}
+
+static const char export_help[] =
+        "Usage: rpctl disk export -g GROUP -n NAME --file OUT [--overwrite] [--parallel N]\n"
+        "                         [--no-progress]\n"
+        "\n"
+        "Save a managed disk as a raw image: grant Read access, download with ranged reads,\n"
+        "several in flight, into a sparse file (all-zero 4 KiB pages are not written, they\n"
+        "stay holes), and revoke access. The file is as large as the disk.\n"
+        "Progress goes to stderr: a bar on a terminal, else a line every 10%. Ctrl-C stops\n"
+        "and removes the partial file.\n"
+        "\n"
+        "Options:\n"
+        "  -g, --resource-group GROUP  the resource group\n"
+        "  -n, --name NAME             the disk name\n"
+        "  -f, --file OUT              the image file to write\n"
+        "      --overwrite             replace OUT if it exists\n"
+        "      --parallel N            reads in flight (1 to 32, default 8)\n"
+        "      --no-progress           print no progress\n"
+        "\n"
+        "Examples:\n"
+        "  rpctl disk export -g rg1 -n os1 --file ./os1.raw\n"
+        "  rpctl disk export -g rg1 -n os1 -f os1.raw --overwrite -o table\n";
+
+static int disk_export(rp_cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "resource-group", required_argument, NULL, 'g' },
+                { "name", required_argument, NULL, 'n' },
+                { "file", required_argument, NULL, 'f' },
+                { "overwrite", no_argument, NULL, OPT_OVERWRITE },
+                { "parallel", required_argument, NULL, OPT_PARALLEL },
+                { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+                {},
+        };
+        _cleanup_(disk_args_done) disk_args a = { .cli = cli };
+        int k = parse(&a, argc, argv, opts, true, true);
+        if (k != 0)
+                return k;
+        if (!a.file)
+                return rp_cli_usage_error(cli, "the following arguments are required: --file/-f");
+        struct stat st0;
+        if (!a.overwrite && lstat(a.file, &st0) == 0) {
+                fprintf(stderr,
+                        "ERROR: (FileExists) '%s' exists; pass --overwrite to replace "
+                        "it.\n",
+                        a.file);
+                return RP_CLI_EXIT_ERROR;
+        }
+        k = rp_cli_connect(cli);
+        if (k != 0)
+                return k;
+        _cleanup_json_ json_t *disk = NULL;
+        k = disk_get(&a, &disk); /* a missing disk is reported before any file is made */
+        if (k != 0)
+                return k;
+        _cleanup_free_ char *sas = NULL;
+        k = grant_access(&a, "Read", TRANSFER_SAS_DURATION_SEC, &sas);
+        if (k != 0)
+                return k;
+        uint64_t size = 0;
+        rp_client_error e = {};
+        int x = rp_client_blob_size(cli->client, sas, &size, &e);
+        _cleanup_close_ int fd = -1;
+        if (x == 0) {
+                fd = open(a.file,
+                          O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (a.overwrite ? 0 : O_EXCL),
+                          0644);
+                if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+                        x = -errno;
+                        fprintf(stderr, "ERROR: cannot create '%s': %m\n", a.file);
+                }
+        } else {
+                k = transfer_failed(&a, x, &e, "size");
+        }
+        rp_cli_progress p;
+        rp_cli_progress_init(&p, "export", !a.no_progress);
+        rp_client_xfer_stats xs = {};
+        if (x == 0) {
+                char sz[32];
+                rp_cli_progress_note(&p, "downloading disk '%s' (%s) to '%s', %u reads in flight",
+                                     a.name, rp_cli_format_bytes(size, sz, sizeof sz), a.file,
+                                     a.parallel ? a.parallel : RP_CLIENT_DEFAULT_PARALLEL);
+                rp_client_xfer_opts xo = { .parallel = a.parallel,
+                                           .progress = rp_cli_progress_update,
+                                           .userdata = &p };
+                x = rp_client_blob_download(cli->client, sas, fd, size, &xo, &xs, &e);
+                if (x == 0 && fsync(fd) < 0)
+                        x = -errno;
+                rp_cli_progress_finish(&p, &xs, x == 0);
+                if (x < 0)
+                        k = transfer_failed(&a, x, &e, "download");
+        }
+        rp_client_error_done(&e);
+        int rv = revoke_access(&a);
+        if (x < 0) {
+                if (fd >= 0)
+                        unlink(a.file);
+                return k ? k : RP_CLI_EXIT_ERROR;
+        }
+        if (rv != 0)
+                return rv;
+        double sec = (double)(rp_now_monotonic() - p.start) / RP_USEC_PER_SEC;
+        _cleanup_json_ json_t *out =
+                json_pack("{s:s, s:s, s:I, s:I, s:I, s:f}", "name", a.name, "file", a.file,
+                          "sizeBytes", (json_int_t)size, "transferredBytes", (json_int_t)xs.wire,
+                          "zeroBytesSkipped", (json_int_t)xs.skipped, "seconds", sec);
+        rp_cli_print(cli, out, NULL);
+        return RP_CLI_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- table */
+
+static const rp_cli_verb verbs[] = {
+        { "create", "create an empty or an Upload managed disk", create_help, disk_create },
+        { "show", "show a managed disk", show_help, disk_show },
+        { "list", "list managed disks", list_help, disk_list },
+        { "delete", "delete a managed disk", delete_help, disk_delete },
+        { "grant-access", "get a SAS URL for the disk's data", grant_help, disk_grant },
+        { "revoke-access", "void the disk's SAS URLs", revoke_help, disk_revoke },
+        { "import", "create a disk from a raw image file", import_help, disk_import },
+        { "export", "save a disk as a sparse raw image file", export_help, disk_export },
+};
+
+int rp_cmd_disk(int argc, char **argv)
+{
+        return rp_cli_dispatch("disk", "Manage managed disks and move their data.", verbs,
+                               ELEMENTSOF(verbs), argc, argv);
+}

@@ -1,0 +1,408 @@
+/* compute_rp.c: restore points: create (LRO: the capture job does the work), get (with
+ * $expand=instanceView), delete (LRO), and the presentation shared with collections.
+ *
+ * A restore point records what was asked (internal.request) so that an identical re-PUT
+ * answers 201 with the existing point and a different one is refused. The capture itself is
+ * compute_capture.c. */
+#include <inttypes.h>
+#include <string.h>
+#include <strings.h>
+
+#include "compute.h"
+#include "util/alloc.h"
+#include "util/log.h"
+#include "util/macro.h"
+
+#define RP_DISPLAY "Microsoft.Compute/restorePointCollections/restorePoints"
+#define MAX_POINTS_PER_VM 500
+
+static char *rp_id(rp_arm_req *r)
+{
+        return rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute",
+                              "restorePointCollections", r->cap[2], "restorePoints", r->cap[3],
+                              NULL);
+}
+
+static json_t *status_entry(const char *code, const char *level, const char *display,
+                            const char *message, json_t *time)
+{
+        json_t *o = json_pack("{s:s, s:s, s:s}", "code", code, "level", level, "displayStatus",
+                              display);
+        if (o && message)
+                json_object_set_new(o, "message", json_string(message));
+        if (o && time)
+                json_object_set(o, "time", time);
+        return o;
+}
+
+static json_t *instance_view(rp_resource *rp)
+{
+        const char *state =
+                json_string_value(rp_json_get_path(rp->body, "properties.provisioningState"));
+        json_t *time = rp_json_get_path(rp->body, "properties.timeCreated");
+        json_t *statuses = json_array();
+        const char *msg = json_string_value(rp_json_get_path(rp->internal, "error.message"));
+        if (rp_streq(state, "Succeeded"))
+                json_array_append_new(statuses,
+                                      status_entry("ProvisioningState/succeeded", "Info",
+                                                   "Provisioning succeeded", NULL, time));
+        else if (rp_streq(state, "Failed"))
+                json_array_append_new(statuses,
+                                      status_entry("ProvisioningState/failed", "Error",
+                                                   "Provisioning failed", msg, time));
+        else
+                json_array_append_new(statuses, status_entry("ProvisioningState/creating",
+                                                             "Info", "Creating", NULL, time));
+        json_t *disks = json_array();
+        size_t i;
+        json_t *d;
+        json_array_foreach(json_object_get(rp->internal, "disks"), i, d) {
+                const char *drp = json_string_value(json_object_get(d, "drp_id"));
+                if (!drp)
+                        continue;
+                bool ok = rp_streq(state, "Succeeded");
+                json_array_append_new(
+                        disks,
+                        json_pack("{s:s, s:{s:o, s:i}}", "id", drp, "replicationStatus", "status",
+                                  ok ? status_entry("ReplicationState/succeeded", "Info",
+                                                    "Succeeded", NULL, NULL)
+                                     : status_entry(rp_streq(state, "Failed")
+                                                            ? "ReplicationState/failed"
+                                                            : "ReplicationState/inProgress",
+                                                    rp_streq(state, "Failed") ? "Error" : "Info",
+                                                    rp_streq(state, "Failed") ? "Failed"
+                                                                              : "In progress",
+                                                    rp_streq(state, "Failed") ? msg : NULL, NULL),
+                                  "completionPercent", ok ? 100 : 0));
+        }
+        return json_pack("{s:o, s:o}", "diskRestorePoints", disks, "statuses", statuses);
+}
+
+json_t *rp_compute_rp_present(const char *api_version, rp_resource *rp, bool with_instance_view)
+{
+        json_t *o = json_deep_copy(rp->body);
+        json_t *p = json_object_get(o, "properties");
+        if (!o || !p)
+                return o;
+        const char *v = api_version && *api_version ? api_version : "2021-11-01";
+        if (rp_arm_apiver_cmp(v, "2021-11-01") < 0) {
+                /* Before 2021-11-01 the document had provisioningDetails, no timeCreated. */
+                json_t *t = json_object_get(p, "timeCreated");
+                const char *state = json_string_value(json_object_get(p, "provisioningState"));
+                json_t *det = json_pack(
+                        "{s:O?, s:I, s:s, s:s?}", "creationTime", t, "totalUsedSizeInBytes",
+                        (json_int_t)json_integer_value(json_object_get(rp->internal,
+                                                                       "added_bytes")),
+                        "statusCode", rp_streq(state, "Failed") ? "Failed" : "OK",
+                        "statusMessage",
+                        json_string_value(rp_json_get_path(rp->internal, "error.message")));
+                json_object_set_new(p, "provisioningDetails", det);
+                json_object_del(p, "timeCreated");
+                json_object_del(p, "instanceView");
+                return o;
+        }
+        if (with_instance_view)
+                json_object_set_new(p, "instanceView", instance_view(rp));
+        return o;
+}
+
+/* A canonical form of what a PUT asked, for the idempotency check. */
+static json_t *request_shape(const json_t *exclude, const char *mode, const char *source_rp)
+{
+        json_t *ids = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(exclude, i, e) {
+                char *k = rp_arm_id_key(json_string_value(json_object_get(e, "id")));
+                json_array_append_new(ids, json_string(k ? k : "?"));
+                rp_free(k);
+        }
+        /* order-free: sort the keys */
+        size_t n = json_array_size(ids);
+        for (size_t a = 1; a < n; a++)
+                for (size_t b = a; b > 0; b--) {
+                        const char *x = json_string_value(json_array_get(ids, b - 1));
+                        const char *y = json_string_value(json_array_get(ids, b));
+                        if (strcmp(x, y) <= 0)
+                                break;
+                        json_t *t = json_incref(json_array_get(ids, b - 1));
+                        json_array_set(ids, b - 1, json_array_get(ids, b));
+                        json_array_set_new(ids, b, t);
+                }
+        return json_pack("{s:o, s:s?, s:s?}", "exclude", ids, "mode", mode, "source", source_rp);
+}
+
+struct vm_points {
+        const char *vm_key;
+        size_t total;
+        bool creating;
+};
+
+static int count_points(rp_region *reg, const char *sub, struct vm_points *c)
+{
+        rp_resource **list = NULL;
+        size_t n = 0;
+        rp_db_filter f = { .type = RP_TYPE_RP, .sub = sub };
+        int k = rp_db_res_list(reg->db, &f, &list, &n);
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < n; i++) {
+                const char *vk = json_string_value(json_object_get(list[i]->internal, "vm_key"));
+                if (!rp_streq(vk, c->vm_key))
+                        continue;
+                c->total++;
+                const char *st = json_string_value(
+                        rp_json_get_path(list[i]->body, "properties.provisioningState"));
+                if (rp_streq(st, "Creating"))
+                        c->creating = true;
+        }
+        rp_resource_list_free(list, n);
+        return 0;
+}
+
+void rp_h_rp_put(rp_arm_req *r)
+{
+        json_t *exclude = NULL;
+        const char *mode = NULL, *source_rp = NULL;
+        const rp_json_spec spec[] = {
+                { "properties", RP_JSON_OBJECT, false, NULL },
+                { "properties.excludeDisks", RP_JSON_ARRAY, false, &exclude },
+                { "properties.consistencyMode", RP_JSON_STRING, false, &mode },
+                { "properties.sourceRestorePoint", RP_JSON_OBJECT, false, NULL },
+                { "properties.sourceRestorePoint.id", RP_JSON_STRING, false, &source_rp },
+                RP_JSON_SPEC_END,
+        };
+        if (rp_compute_check_name(r, RP_DISPLAY, r->cap[3]) < 0 || rp_compute_parse(r, spec) < 0)
+                return;
+        size_t i;
+        json_t *e;
+        json_array_foreach(exclude, i, e) {
+                const char *id = json_string_value(json_object_get(e, "id"));
+                _cleanup_(rp_arm_id_freep) rp_arm_id *pid = NULL;
+                if (!json_is_object(e) || !id || rp_arm_id_parse(id, &pid) < 0 ||
+                    !rp_arm_id_is_type(pid, "Microsoft.Compute/disks")) {
+                        rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER,
+                                           "properties.excludeDisks",
+                                           "excludeDisks[%zu] must be {\"id\": <managed disk "
+                                           "id>}.",
+                                           i);
+                        return;
+                }
+        }
+        if (mode && strcmp(mode, "CrashConsistent") != 0 &&
+            strcmp(mode, "FileSystemConsistent") != 0 &&
+            strcmp(mode, "ApplicationConsistent") != 0) {
+                rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER, "properties.consistencyMode",
+                                   "consistencyMode must be CrashConsistent, "
+                                   "FileSystemConsistent or ApplicationConsistent, got '%s'.",
+                                   mode);
+                return;
+        }
+        if (rp_streq(mode, "CrashConsistent") && r->api_version &&
+            rp_arm_apiver_cmp(r->api_version, "2021-07-01") < 0) {
+                rp_arm_reply_error(r, RP_EC_BAD_REQUEST, "properties.consistencyMode",
+                                   "This request can be made with api-version '2021-07-01' or "
+                                   "newer.");
+                return;
+        }
+        if (source_rp) {
+                rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER,
+                                   "properties.sourceRestorePoint.id",
+                                   "Copying a restore point from another collection is not "
+                                   "supported yet.");
+                return;
+        }
+        _cleanup_(rp_resource_freep) rp_resource *rpc = NULL;
+        rp_region *reg;
+        if (rp_compute_rpc_load(r, &reg, &rpc) < 0)
+                return;
+        const char *rpc_state =
+                json_string_value(rp_json_get_path(rpc->body, "properties.provisioningState"));
+        if (rp_streq(rpc_state, "Deleting")) {
+                rp_arm_reply_error(r, RP_EC_CONFLICT, NULL,
+                                   "The restore point collection '%s' is being deleted.",
+                                   r->cap[2]);
+                return;
+        }
+        _cleanup_free_ char *id = rp_id(r);
+        _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
+        _cleanup_json_ json_t *shape = request_shape(exclude, mode, source_rp);
+        if (!key || !shape) {
+                rp_arm_reply_internal(r, -ENOMEM, "restore point id");
+                return;
+        }
+        _cleanup_(rp_resource_freep) rp_resource *cur = NULL;
+        int k = rp_db_res_get(reg->db, key, &cur);
+        if (k < 0 && k != -ENOENT) {
+                rp_arm_reply_internal(r, k, "restore point lookup");
+                return;
+        }
+        if (cur) {
+                if (!json_equal(shape, json_object_get(cur->internal, "request"))) {
+                        rp_arm_reply_error(r, RP_EC_OPERATION_NOT_ALLOWED, NULL,
+                                           "Restore point '%s' already exists with other "
+                                           "properties; a restore point cannot be updated.",
+                                           r->cap[3]);
+                        return;
+                }
+                rp_arm_reply_json(r, 201, rp_compute_rp_present(r->api_version, cur, false));
+                return;
+        }
+        const char *vm_id = json_string_value(rp_json_get_path(rpc->body, "properties.source.id"));
+        _cleanup_free_ char *vm_key = vm_id ? rp_arm_id_key(vm_id) : NULL;
+        _cleanup_(rp_resource_freep) rp_resource *vm = NULL;
+        if (!vm_key || rp_db_res_get(reg->db, vm_key, &vm) < 0) {
+                rp_arm_reply_error(r, RP_EC_OPERATION_NOT_ALLOWED, NULL,
+                                   "The source VM '%s' of the collection does not exist.",
+                                   rp_strempty(vm_id));
+                return;
+        }
+        struct vm_points c = { .vm_key = vm_key };
+        k = count_points(reg, rpc->sub, &c);
+        if (k < 0) {
+                rp_arm_reply_internal(r, k, "restore point count");
+                return;
+        }
+        if (c.creating) {
+                rp_arm_reply_error(r, RP_EC_VM_RP_CONCURRENT, NULL, NULL);
+                return;
+        }
+        if (c.total >= MAX_POINTS_PER_VM) {
+                rp_arm_reply_error(r, RP_EC_OPERATION_NOT_ALLOWED, NULL,
+                                   "The VM '%s' already has %d restore points, the most "
+                                   "allowed. Delete some first.",
+                                   vm_id, MAX_POINTS_PER_VM);
+                return;
+        }
+
+        _cleanup_(rp_resource_freep) rp_resource *res =
+                rp_compute_resource_new(id, RP_TYPE_RP, r->cap[0], r->cap[1]);
+        if (!res) {
+                rp_arm_reply_internal(r, -ENOMEM, "restore point");
+                return;
+        }
+        res->body = json_pack("{s:s, s:s, s:s, s:{s:o, s:s, s:s, s:o}}", "id", id, "name",
+                              r->cap[3], "type", RP_DISPLAY, "properties", "excludeDisks",
+                              exclude ? json_deep_copy(exclude) : json_array(), "consistencyMode",
+                              mode ? mode : "ApplicationConsistent", "provisioningState",
+                              "Creating", "timeCreated", rp_compute_now());
+        res->internal = json_pack("{s:s, s:s, s:O, s:I, s:[]}", "vm_key", vm_key, "vm_id", vm_id,
+                                  "request", shape, "added_bytes", (json_int_t)0, "disks");
+        if (!res->body || !res->internal) {
+                rp_arm_reply_internal(r, -ENOMEM, "restore point");
+                return;
+        }
+        _cleanup_(rp_operation_freep) rp_operation *op = NULL;
+        k = rp_db_res_put(reg->db, res);
+        if (k >= 0)
+                k = rp_arm_op_create(r->svc, reg, res->sub, "rp.capture", res->key,
+                                     json_pack("{s:s}", "api_version",
+                                               r->api_version ? r->api_version : ""),
+                                     true, &op);
+        if (k < 0) {
+                rp_arm_reply_internal(r, k, "restore point create");
+                return;
+        }
+        log_info("restore point '%s' of VM '%s' requested (%s)", id, vm_id,
+                 mode ? mode : "ApplicationConsistent");
+        rp_arm_lro_headers(r, reg, op, false);
+        rp_arm_reply_json(r, 201, rp_compute_rp_present(r->api_version, res, false));
+}
+
+static int rp_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret)
+{
+        _cleanup_(rp_resource_freep) rp_resource *rpc = NULL;
+        rp_region *reg;
+        if (rp_compute_rpc_load(r, &reg, &rpc) < 0)
+                return -ENOENT;
+        _cleanup_free_ char *id = rp_id(r);
+        _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
+        int k = key ? rp_db_res_get(reg->db, key, ret) : -ENOENT;
+        if (k == -ENOENT) {
+                _cleanup_free_ char *name = rp_asprintf("%s/%s", r->cap[2], r->cap[3]);
+                rp_compute_reply_not_found(r, RP_DISPLAY, name ? name : r->cap[3], r->cap[1]);
+        } else if (k < 0) {
+                rp_arm_reply_internal(r, k, "restore point lookup");
+        }
+        if (k == 0 && ret_reg)
+                *ret_reg = reg;
+        return k;
+}
+
+void rp_h_rp_get(rp_arm_req *r)
+{
+        const char *expand = rp_http_query(r->http, "$expand");
+        if (expand && strcasecmp(expand, "instanceView") != 0) {
+                rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER, "$expand",
+                                   "The value '%s' of parameter '$expand' is invalid: use "
+                                   "instanceView.",
+                                   expand);
+                return;
+        }
+        _cleanup_(rp_resource_freep) rp_resource *rp = NULL;
+        if (rp_load(r, NULL, &rp) < 0)
+                return;
+        rp_arm_reply_json(r, 200, rp_compute_rp_present(r->api_version, rp, expand != NULL));
+}
+
+int rp_compute_rps_check_no_sas(rp_arm_req *r, rp_region *reg, const char *rpc_key,
+                                const char *rp_key)
+{
+        rp_resource **list = NULL;
+        size_t n = 0;
+        rp_db_filter f = { .type = RP_TYPE_DRP, .parent_key = rp_key };
+        int k = rp_db_res_list(reg->db, &f, &list, &n);
+        if (k < 0) {
+                rp_arm_reply_internal(r, k, "disk restore point list");
+                return k;
+        }
+        size_t pl = strlen(rpc_key);
+        for (size_t i = 0; i < n; i++) {
+                const char *access =
+                        json_string_value(json_object_get(list[i]->internal, "access"));
+                if (strncmp(list[i]->key, rpc_key, pl) != 0 || !access ||
+                    rp_streq(access, "None"))
+                        continue;
+                rp_arm_reply_error(r, RP_EC_DRP_USED_BY_CUSTOMER, NULL,
+                                   "The disk restore point '%s' has an active SAS: call "
+                                   "endGetAccess on it before deleting.",
+                                   list[i]->id);
+                rp_resource_list_free(list, n);
+                return -EBUSY;
+        }
+        rp_resource_list_free(list, n);
+        return 0;
+}
+
+void rp_h_rp_delete(rp_arm_req *r)
+{
+        _cleanup_(rp_resource_freep) rp_resource *rpc = NULL;
+        rp_region *reg;
+        _cleanup_free_ char *cid = rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute",
+                                                  "restorePointCollections", r->cap[2], NULL);
+        _cleanup_free_ char *ckey = cid ? rp_arm_id_key(cid) : NULL;
+        _cleanup_free_ char *id = rp_id(r);
+        _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
+        _cleanup_(rp_resource_freep) rp_resource *rp = NULL;
+        int k = ckey ? rp_service_find(r->svc, ckey, &reg, &rpc) : -ENOENT;
+        if (k == 0)
+                k = key ? rp_db_res_get(reg->db, key, &rp) : -ENOENT;
+        if (k == -ENOENT) {
+                rp_arm_reply_empty(r, 204);
+                return;
+        }
+        if (k < 0) {
+                rp_arm_reply_internal(r, k, "restore point lookup");
+                return;
+        }
+        if (rp_compute_rps_check_no_sas(r, reg, rpc->key, rp->key) < 0)
+                return;
+        _cleanup_(rp_operation_freep) rp_operation *op = NULL;
+        k = rp_arm_op_create(r->svc, reg, rp->sub, "rp.delete", rp->key, NULL, true, &op);
+        if (k < 0) {
+                rp_arm_reply_internal(r, k, "restore point delete");
+                return;
+        }
+        rp_arm_lro_headers(r, reg, op, false);
+        rp_arm_reply_empty(r, 202);
+}
