@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +41,15 @@ typedef struct bench {
         atomic_int errors;
         atomic_uint_fast64_t added;
 } bench;
+
+/* CPU seconds of the process so far (user + system, all threads). */
+static double cpu(void)
+{
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static double now(void)
 {
@@ -120,15 +130,16 @@ static void *get_worker(void *ud)
         return NULL;
 }
 
-static double run(bench *b, void *(*fn)(void *))
+static double run(bench *b, void *(*fn)(void *), double *ret_cpu)
 {
         pthread_t t[64];
         atomic_store(&b->next, 0);
-        double t0 = now();
+        double c0 = cpu(), t0 = now();
         for (int i = 0; i < b->threads; i++)
                 pthread_create(&t[i], NULL, fn, b);
         for (int i = 0; i < b->threads; i++)
                 pthread_join(t[i], NULL);
+        *ret_cpu = cpu() - c0;
         return now() - t0;
 }
 
@@ -180,27 +191,34 @@ int main(int argc, char **argv)
         printf("image: %" PRIu64 " MiB, %zu chunks (%zu holes), %d thread(s), %s\n", mib, b.n_chunks,
                holes, (int)threads, dir);
 
-        double t_put = run(&b, put_worker);
-        double t0 = now();
+        double c_put, c_reput, c_get;
+        double t_put = run(&b, put_worker, &c_put);
+        double c0 = cpu(), t0 = now();
         r = rp_store_flush(b.s);
         double t_flush = now() - t0;
+        c_put += cpu() - c0;
+        if (r < 0)
+                atomic_fetch_add(&b.errors, 1);
         rp_store_stats_result st;
         rp_store_stats(b.s, &st);
-        printf("put+flush: %.2f s (flush %.3f s)  %.0f MB/s   stored %.1f MB of %.1f MB non-hole "
-               "data (%.1f %%), %" PRIu64 " chunks, %" PRIu64 " packs\n",
-               t_put + t_flush, t_flush, mb / (t_put + t_flush), (double)st.pack_bytes / 1e6,
-               (double)st.raw_bytes / 1e6, 100.0 * (double)st.pack_bytes / (double)st.raw_bytes,
-               st.chunks, st.packs);
+        printf("put+flush: %.2f s wall (flush %.3f s), %.2f s cpu: %.0f MB/s wall, %.0f MB/s "
+               "per cpu-second\n",
+               t_put + t_flush, t_flush, c_put, mb / (t_put + t_flush), mb / c_put);
+        printf("  stored %.1f MB in packs for %.1f MB of non-hole data (%.1f %%), %" PRIu64
+               " chunks, %" PRIu64 " packs\n",
+               (double)st.pack_bytes / 1e6, (double)st.raw_bytes / 1e6,
+               100.0 * (double)st.pack_bytes / (double)st.raw_bytes, st.chunks, st.packs);
 
         atomic_store(&b.added, 0);
-        double t_reput = run(&b, put_worker);
-        printf("reput (all dedup): %.2f s  %.0f MB/s  added %" PRIu64 " bytes\n", t_reput,
-               mb / t_reput, (uint64_t)atomic_load(&b.added));
+        double t_reput = run(&b, put_worker, &c_reput);
+        printf("reput (all dedup): %.2f s wall, %.2f s cpu: %.0f MB/s wall, %.0f MB/s per "
+               "cpu-second, added %" PRIu64 " bytes\n",
+               t_reput, c_reput, mb / t_reput, mb / c_reput, (uint64_t)atomic_load(&b.added));
 
-        double t_get = run(&b, get_worker);
-        printf("get (verified, holes skipped): %.2f s  %.0f MB/s of disk, %.0f MB/s of "
-               "non-hole data\n",
-               t_get, mb / t_get, (double)st.raw_bytes / 1e6 / t_get);
+        double t_get = run(&b, get_worker, &c_get);
+        printf("get (verified; holes skipped): %.2f s wall, %.2f s cpu: %.0f MB/s of disk wall "
+               "(%.0f MB/s of non-hole data), %.0f MB/s of disk per cpu-second\n",
+               t_get, c_get, mb / t_get, (double)st.raw_bytes / 1e6 / t_get, mb / c_get);
 
         int errors = atomic_load(&b.errors);
         if (errors)

@@ -166,9 +166,9 @@ int main(int argc, char **argv)
                 log_error_errno(k, "cannot create data directory '%s'", data);
                 return 1;
         }
-        char *real = realpath(data, NULL);
-        svc.data_dir = rp_strdup(real ? real : data);
-        free(real); /* from libc realpath */
+        svc.data_dir = rp_adopt_libc_string(realpath(data, NULL));
+        if (!svc.data_dir)
+                svc.data_dir = rp_strdup(data);
         _cleanup_free_ char *conf = rp_asprintf("%s/rpd.conf", svc.data_dir);
         if (!conf || !svc.data_dir)
                 return 1;

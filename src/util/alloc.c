@@ -112,3 +112,12 @@ void rp_alloc_fail_at(unsigned long n)
 {
         atomic_store(&fail_countdown, n);
 }
+
+char *rp_adopt_libc_string(char *s)
+{
+        if (!s)
+                return NULL;
+        char *copy = rp_strdup(s);
+        free(s);
+        return copy;
+}

@@ -20,6 +20,10 @@ char *rp_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** vprintf into fresh memory. @return the string to rp_free(), or NULL on OOM. */
 char *rp_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
+/** Adopt a string that libc allocated (realpath, getline...): copy it into rp_ memory and
+ *  free the original with libc's free(). @return the copy to rp_free(), NULL on OOM or NULL in. */
+char *rp_adopt_libc_string(char *s);
+
 /** Number of successful allocations so far (for leak and torture tests). */
 unsigned long rp_alloc_count(void);
 /** Make the @p n th allocation from now fail (0 disables). Used by OOM torture tests. */
