@@ -105,6 +105,9 @@ int rp_job_rpc_delete(rp_service *svc, rp_region *reg, rp_operation *op);
 int rp_job_rp_delete(rp_service *svc, rp_region *reg, rp_operation *op);
 int rp_job_rp_capture(rp_service *svc, rp_region *reg, rp_operation *op);
 int rp_job_disk_restore(rp_service *svc, rp_region *reg, rp_operation *op);
+/** Write a new image at @p path (of at least @p size bytes) from disk restore point @p drp,
+ *  every chunk verified. @return 0, -EBADMSG (corrupt data), -ENOENT, -errno. */
+int rp_compute_restore_image(rp_region *reg, rp_resource *drp, const char *path, uint64_t size);
 void rp_h_rpc_put(rp_arm_req *r);
 void rp_h_rpc_get(rp_arm_req *r);
 void rp_h_rpc_patch(rp_arm_req *r);
@@ -148,3 +151,6 @@ void rp_h_data_get(rp_arm_req *r);
 void rp_h_data_put(rp_arm_req *r);
 void rp_h_data_drp_get(rp_arm_req *r);
 void rp_h_health(rp_arm_req *r);
+void rp_h_admin_scrub(rp_arm_req *r);
+void rp_h_admin_gc(rp_arm_req *r);
+int rp_job_region_gc(rp_service *svc, rp_region *reg, rp_operation *op);

@@ -59,7 +59,7 @@ static void *restore_worker(void *p)
                 }
                 x->done++;
                 rp_usec_t now = rp_now_monotonic();
-                if (now - x->last_progress >= RP_USEC_PER_SEC) {
+                if (x->op && now - x->last_progress >= RP_USEC_PER_SEC) {
                         x->last_progress = now;
                         x->op->percent = 99.0 * (double)x->done / (double)x->n;
                         (void)rp_db_op_put(x->reg->db, x->op);
@@ -98,6 +98,29 @@ static int restore_image(rp_region *reg, rp_operation *op, const rp_manifest *m,
         rp_disk_image_unref(x.img);
         pthread_mutex_destroy(&x.lock);
         *ret_bad = x.bad_index;
+        return k;
+}
+
+int rp_compute_restore_image(rp_region *reg, rp_resource *drp, const char *path, uint64_t size)
+{
+        const char *muuid = json_string_value(json_object_get(drp->internal, "uuid"));
+        _cleanup_free_ char *mpath = muuid ? rp_region_manifest_path(reg, muuid) : NULL;
+        _cleanup_(rp_manifest_freep) rp_manifest *m = NULL;
+        int k = mpath ? rp_manifest_read_file(mpath, &m) : -ENOMEM;
+        if (k < 0)
+                return k;
+        uint64_t bad;
+        k = restore_image(reg, NULL, m, path, &bad);
+        if (k >= 0 && size > rp_manifest_disk_size(m)) {
+                rp_disk_image *img = NULL;
+                k = rp_disk_image_open(path, &img);
+                if (k >= 0)
+                        k = rp_disk_image_resize(img, size);
+                rp_disk_image_unref(img);
+        }
+        if (k < 0)
+                log_warning_errno(k, "restoring '%s' into '%s' failed at chunk %" PRIu64,
+                                  drp->id, path, bad);
         return k;
 }
 

@@ -15,6 +15,8 @@
 
 const rp_route rp_compute_routes[] = {
         { "GET", "/health", NOV, RP_ROUTE_NOAUTH, rp_h_health, "Health" },
+        { "POST", "/admin/regions/{}/scrub", NOV, 0, rp_h_admin_scrub, "Admin_Scrub" },
+        { "POST", "/admin/regions/{}/gc", NOV, 0, rp_h_admin_gc, "Admin_GC" },
         { "GET", "/subscriptions", SUBS, 0, rp_h_subscriptions_list, "Subscriptions_List" },
         { "GET", SUB, SUBS, 0, rp_h_subscription_get, "Subscriptions_Get" },
         { "GET", SUB "/locations", SUBS, 0, rp_h_locations_list, "Subscriptions_ListLocations" },
@@ -95,6 +97,7 @@ const rp_job_kind rp_compute_job_kinds[] = {
         { "rp.delete", rp_job_rp_delete },
         { "rpc.delete", rp_job_rpc_delete },
         { "disk.restore", rp_job_disk_restore },
+        { "region.gc", rp_job_region_gc },
 };
 const size_t rp_compute_n_job_kinds = ELEMENTSOF(rp_compute_job_kinds);
 

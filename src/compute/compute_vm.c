@@ -26,6 +26,7 @@ typedef struct vm_disk {
         const char *target; /* "storageProfile.dataDisks[i]" for messages */
         int64_t lun;        /* -1 for the OS disk */
         bool create_empty;
+        rp_resource *restore_from; /* createOption Restore: the disk restore point */
         rp_resource *disk;  /* existing disk (Attach), or the new one (Empty) */
         char *image_path;   /* image created for an Empty disk (removed on failure) */
 } vm_disk;
@@ -37,6 +38,7 @@ static void vm_disks_free(vm_disk *d, size_t n, bool remove_images)
                         rp_disk_image_remove(d[i].image_path);
                 rp_free(d[i].image_path);
                 rp_resource_free(d[i].disk);
+                rp_resource_free(d[i].restore_from);
                 rp_free((char *)d[i].target);
         }
 }
@@ -214,9 +216,51 @@ static int vm_disk_prepare(rp_arm_req *r, rp_region *reg, const char *vm_key, vm
                 d->create_empty = true;
                 return 0;
         }
+        if (strcasecmp(create, "Restore") == 0 && !is_os) {
+                const char *src = json_string_value(rp_json_get_path(d->entry,
+                                                                     "sourceResource.id"));
+                _cleanup_(rp_arm_id_freep) rp_arm_id *sid = NULL;
+                if (!src || rp_arm_id_parse(src, &sid) < 0 ||
+                    !rp_arm_id_is_type(sid, "Microsoft.Compute/restorePointCollections/"
+                                            "restorePoints/diskRestorePoints")) {
+                        rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER, d->target,
+                                           "createOption Restore needs sourceResource.id naming "
+                                           "a disk restore point, got '%s'.",
+                                           rp_strempty(src));
+                        return -EINVAL;
+                }
+                _cleanup_free_ char *skey = rp_arm_id_key(src);
+                rp_region *sreg = NULL;
+                k = skey ? rp_service_find(r->svc, skey, &sreg, &d->restore_from) : -ENOMEM;
+                if (k == -ENOENT) {
+                        rp_arm_reply_error(r, RP_EC_RESOURCE_NOT_FOUND, d->target,
+                                           "The disk restore point '%s' was not found.", src);
+                        return k;
+                }
+                if (k < 0) {
+                        rp_arm_reply_internal(r, k, "disk restore point lookup");
+                        return k;
+                }
+                if (sreg != reg) {
+                        rp_arm_reply_error(r, RP_EC_BAD_REQUEST, d->target,
+                                           "The disk restore point is in region '%s'; the VM is "
+                                           "in '%s'.",
+                                           sreg->name, reg->name);
+                        return -EINVAL;
+                }
+                if (!json_is_true(json_object_get(d->restore_from->internal, "committed"))) {
+                        rp_arm_reply_error(r, RP_EC_RP_NOT_READY, d->target,
+                                           "The disk restore point '%s' is not complete: it "
+                                           "cannot be restored yet.",
+                                           src);
+                        return -EBUSY;
+                }
+                d->create_empty = true; /* a new disk, filled from the point */
+                return 0;
+        }
         rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER, d->target,
-                           "createOption '%s' is not supported for this disk: use Attach or "
-                           "Empty.",
+                           "createOption '%s' is not supported for this disk: use Attach, Empty "
+                           "or (data disks) Restore.",
                            create);
         return -EINVAL;
 }
@@ -245,6 +289,12 @@ static int vm_disk_create(rp_arm_req *r, rp_region *reg, const char *vm_name, vm
                 return -EINVAL;
         uint64_t bytes = (uint64_t)json_integer_value(json_object_get(d->entry, "diskSizeGB")) *
                          GIB;
+        if (d->restore_from) {
+                uint64_t drp_size = (uint64_t)json_integer_value(
+                        json_object_get(d->restore_from->internal, "size"));
+                if (drp_size > bytes)
+                        bytes = drp_size;
+        }
         json_t *uuid = rp_compute_guid();
         d->disk = rp_compute_resource_new(id, RP_TYPE_DISK, r->cap[0], r->cap[1]);
         if (!d->disk || !uuid) {
@@ -266,8 +316,18 @@ static int vm_disk_create(rp_arm_req *r, rp_region *reg, const char *vm_name, vm
         d->image_path = rp_region_disk_path(reg, u);
         if (!d->disk->body || !d->disk->internal || !d->image_path)
                 return -ENOMEM;
-        int k = rp_disk_image_create(d->image_path, bytes, 0600);
+        int k;
+        if (d->restore_from) {
+                json_t *cd = rp_json_get_path(d->disk->body, "properties.creationData");
+                json_object_set_new(cd, "createOption", json_string("Restore"));
+                json_object_set_new(cd, "sourceResourceId", json_string(d->restore_from->id));
+                k = rp_compute_restore_image(reg, d->restore_from, d->image_path, bytes);
+        } else {
+                k = rp_disk_image_create(d->image_path, bytes, 0600);
+        }
         if (k < 0) {
+                if (d->restore_from)
+                        (void)rp_disk_image_remove(d->image_path);
                 d->image_path = rp_free(d->image_path);
                 return k;
         }
@@ -282,7 +342,9 @@ static json_t *vm_disk_entry(const vm_disk *d)
         json_t *dp = json_object_get(d->disk->body, "properties");
         const char *create = json_string_value(json_object_get(e, "createOption"));
         json_object_set_new(e, "createOption",
-                            json_string(strcasecmp(create, "Empty") == 0 ? "Empty" : "Attach"));
+                            json_string(strcasecmp(create, "Empty") == 0     ? "Empty"
+                                        : strcasecmp(create, "Restore") == 0 ? "Restore"
+                                                                             : "Attach"));
         json_object_set_new(e, "name", json_string(json_string_value(
                                                json_object_get(d->disk->body, "name"))));
         json_t *md = json_object_get(e, "managedDisk");
