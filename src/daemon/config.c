@@ -33,7 +33,17 @@ static const char default_text[] =
         "display_name = East US\n"
         "\n"
         "[region westus]\n"
-        "display_name = West US\n";
+        "display_name = West US\n"
+        "\n"
+        "# A freeze hook makes a VM's restore points application-consistent: rpd runs\n"
+        "# 'command freeze <vm id>' just before the cut and 'command thaw <vm id>' after it,\n"
+        "# each killed after 'timeout' seconds. Without a hook, or when it fails, the point is\n"
+        "# crash-consistent and says so.\n"
+        "# [freeze-hook web1]\n"
+        "# vm = /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Compute/"
+        "virtualMachines/web1\n"
+        "# command = /usr/local/bin/freeze-web1\n"
+        "# timeout = 10\n";
 
 const char *rp_config_default_text(void)
 {
@@ -169,6 +179,7 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
         /* A config with region sections replaces the default regions. */
         bool regions_reset = false;
         rp_config_region *cur = NULL;
+        rp_hook *hook = NULL;
         bool in_rpd = false;
         int lineno = 0;
         /* strsep, not strtok: blank lines must count, or the line numbers in errors drift. */
@@ -194,8 +205,20 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
                         char *sec = trim(l + 1);
                         in_rpd = false;
                         cur = NULL;
+                        hook = NULL;
                         if (strcmp(sec, "rpd") == 0) {
                                 in_rpd = true;
+                        } else if (strncmp(sec, "freeze-hook ", 12) == 0) {
+                                if (c->n_hooks == RP_CONFIG_MAX_HOOKS) {
+                                        *ret_error = rp_asprintf("%s:%d: too many freeze hooks",
+                                                                 path, lineno);
+                                        return -E2BIG;
+                                }
+                                hook = &c->hooks[c->n_hooks++];
+                                *hook = (rp_hook){ .name = rp_strdup(trim(sec + 12)),
+                                                   .timeout_s = 10 };
+                                if (!hook->name)
+                                        return -ENOMEM;
                         } else if (strncmp(sec, "region ", 7) == 0) {
                                 if (!regions_reset) {
                                         for (size_t i = 0; i < c->n_regions; i++) {
@@ -249,6 +272,15 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
                 } else if (cur) {
                         if (strcmp(k, "display_name") == 0)
                                 r = set_str(&cur->display, v);
+                } else if (hook) {
+                        if (strcmp(k, "vm") == 0)
+                                r = set_str(&hook->vm_id, v);
+                        else if (strcmp(k, "command") == 0)
+                                r = v[0] == '/' ? set_str(&hook->command, v) : -EINVAL;
+                        else if (strcmp(k, "timeout") == 0)
+                                r = rp_parse_u64(v, &num) < 0 || num == 0 || num > 3600
+                                            ? -EINVAL
+                                            : (hook->timeout_s = (unsigned)num, 0);
                 }
                 if (r < 0) {
                         *ret_error = rp_asprintf("%s:%d: %s '%s'", path, lineno,
@@ -257,6 +289,13 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
                         return r == -ENOKEY ? -EINVAL : r;
                 }
         }
+        for (size_t i = 0; i < c->n_hooks; i++)
+                if (!c->hooks[i].vm_id || !c->hooks[i].command) {
+                        *ret_error = rp_asprintf("%s: freeze hook '%s' needs both vm and "
+                                                 "command",
+                                                 path, c->hooks[i].name);
+                        return -EINVAL;
+                }
         if (c->n_regions == 0) {
                 *ret_error = rp_asprintf("%s: no region configured", path);
                 return -EINVAL;
@@ -266,6 +305,11 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
 
 void rp_config_done(rp_config *c)
 {
+        for (size_t i = 0; i < c->n_hooks; i++) {
+                rp_free(c->hooks[i].name);
+                rp_free(c->hooks[i].vm_id);
+                rp_free(c->hooks[i].command);
+        }
         rp_free(c->listen_addr);
         rp_free(c->log_level);
         for (size_t i = 0; i < c->n_sans; i++)

@@ -3,8 +3,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hooks.h"
+
 #define RP_CONFIG_MAX_REGIONS 16
 #define RP_CONFIG_MAX_SANS 8
+#define RP_CONFIG_MAX_HOOKS 64
 
 /** One hosted region. */
 typedef struct rp_config_region {
@@ -23,6 +26,8 @@ typedef struct rp_config {
         size_t n_sans;
         rp_config_region regions[RP_CONFIG_MAX_REGIONS];
         size_t n_regions;
+        rp_hook hooks[RP_CONFIG_MAX_HOOKS]; /**< [freeze-hook NAME] sections */
+        size_t n_hooks;
 } rp_config;
 
 /** The embedded default: 127.0.0.1:8443, regions eastus and westus. */

@@ -59,6 +59,16 @@ static int load_key(const char *path, uint8_t key[32])
         return rp_hex_decode(hex, key, 32);
 }
 
+/* rp_service.freeze_hook: the configured hook of @p vm_id, if any. */
+static int run_freeze_hook(rp_service *svc, const char *vm_id, const char *phase)
+{
+        const rp_config *cfg = svc->freeze_hook_data;
+        for (size_t i = 0; i < cfg->n_hooks; i++)
+                if (rp_arm_id_equal(cfg->hooks[i].vm_id, vm_id))
+                        return rp_hook_run(&cfg->hooks[i], phase, vm_id);
+        return -ENOENT;
+}
+
 static int open_region(rp_service *svc, const rp_config_region *cr, const uint8_t id_key[32],
                        rp_region **ret)
 {
@@ -243,6 +253,8 @@ int main(int argc, char **argv)
         svc.job_kinds = rp_compute_job_kinds;
         svc.n_job_kinds = rp_compute_n_job_kinds;
         svc.stream_begin = rp_dataplane_stream_begin;
+        svc.freeze_hook = run_freeze_hook;
+        svc.freeze_hook_data = &cfg;
         svc.stream_body = rp_dataplane_stream_body;
 
         /* Block the stop signals before any thread starts, so all inherit the mask. */
