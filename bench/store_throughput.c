@@ -188,8 +188,8 @@ int main(int argc, char **argv)
                 return 1;
         }
         double mb = (double)bytes / 1e6;
-        printf("image: %" PRIu64 " MiB, %zu chunks (%zu holes), %d thread(s), %s\n", mib, b.n_chunks,
-               holes, (int)threads, dir);
+        printf("image: %" PRIu64 " MiB, %zu chunks (%zu holes), %d thread(s), %s\n", mib,
+               b.n_chunks, holes, (int)threads, dir);
 
         double c_put, c_reput, c_get;
         double t_put = run(&b, put_worker, &c_put);

@@ -32,7 +32,7 @@ static void on_signal(int sig)
 
 void rp_cli_signals_install(void)
 {
-        struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESETHAND };
+        struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESETHAND | SA_RESTART };
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);

@@ -3,10 +3,14 @@
  *
  *   POST /admin/regions/{region}/scrub  re-hash every stored chunk of the region; report the
  *                                       corrupt ones and the restore points they hurt
- *   POST /admin/regions/{region}/gc     reclaim chunks that no disk restore point references
+ *   POST /admin/regions/{region}/gc     reclaim chunks that no disk restore point references;
+ *                                       waits for the region worker's job (at most 2 min)
+ *                                       and answers 200 with the store's counters before and
+ *                                       after, else 202 with the operation id
  */
 #include <inttypes.h>
 #include <string.h>
+#include <time.h>
 
 #include "compute.h"
 #include "store/manifest.h"
@@ -112,6 +116,9 @@ void rp_h_admin_scrub(rp_arm_req *r)
                                     "affectedDiskRestorePoints", hurt));
 }
 
+/* How long POST .../gc waits for its job before answering 202 with the operation id. */
+#define GC_WAIT_USEC (120 * RP_USEC_PER_SEC)
+
 void rp_h_admin_gc(rp_arm_req *r)
 {
         rp_region *reg = rp_service_region(r->svc, r->cap[0]);
@@ -119,19 +126,50 @@ void rp_h_admin_gc(rp_arm_req *r)
                 rp_arm_reply_error(r, RP_EC_NOT_FOUND, NULL, "No region '%s' here.", r->cap[0]);
                 return;
         }
-        /* GC must not run beside a capture: hand it to the region worker as a job. */
+        /* GC must not run beside a capture: hand it to the region worker as a job, and wait
+         * for it (an operator, or a test, wants to know when the space is free; the "admin"
+         * operation cannot be polled through ARM). */
         _cleanup_(rp_operation_freep) rp_operation *op = NULL;
         int k = rp_arm_op_create(r->svc, reg, "admin", "region.gc", NULL, NULL, true, &op);
         if (k < 0) {
                 rp_arm_reply_internal(r, k, "gc");
                 return;
         }
+        rp_usec_t deadline = rp_now_monotonic() + GC_WAIT_USEC;
+        while (rp_now_monotonic() < deadline) {
+                _cleanup_(rp_operation_freep) rp_operation *cur = NULL;
+                k = rp_db_op_get(reg->db, op->id, &cur);
+                if (k < 0) {
+                        rp_arm_reply_internal(r, k, "gc status");
+                        return;
+                }
+                if (!rp_streq(cur->status, "InProgress")) {
+                        json_t *o = cur->result ? json_deep_copy(cur->result) : json_object();
+                        json_object_set_new(o, "operation", json_string(cur->id));
+                        json_object_set_new(o, "status", json_string(cur->status));
+                        rp_arm_reply_json(r, 200, o);
+                        return;
+                }
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
         rp_arm_reply_json(r, 202, json_pack("{s:s, s:s}", "operation", op->id, "status",
-                                            "queued"));
+                                            "InProgress"));
 }
 
 int rp_job_region_gc(rp_service *svc, rp_region *reg, rp_operation *op)
 {
+        rp_store_stats_result before = { 0 }, after = { 0 };
+        (void)rp_store_stats(reg->store, &before);
         rp_region_gc(reg);
-        return rp_arm_op_finish(reg, op, "Succeeded", 200, NULL, RP_EC_NONE, NULL);
+        (void)rp_store_stats(reg->store, &after);
+        return rp_arm_op_finish(
+                reg, op, "Succeeded", 200,
+                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "chunksBefore",
+                          (json_int_t)before.chunks, "chunksAfter", (json_int_t)after.chunks,
+                          "packsBefore", (json_int_t)before.packs, "packsAfter",
+                          (json_int_t)after.packs, "packBytesBefore",
+                          (json_int_t)before.pack_bytes, "packBytesAfter",
+                          (json_int_t)after.pack_bytes),
+                RP_EC_NONE, NULL);
 }

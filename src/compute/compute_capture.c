@@ -200,7 +200,8 @@ static int capture_disk(capture *c, cap_disk *d)
 static json_t *source_metadata(rp_region *reg, const rp_resource *vm, capture *c)
 {
         json_t *p = json_object_get(vm->body, "properties");
-        json_t *m = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:s}", "hardwareProfile",
+        /* O*: a field the VM does not have is left out, not null */
+        json_t *m = json_pack("{s:O*, s:O*, s:O*, s:O*, s:O*, s:O*, s:s}", "hardwareProfile",
                               json_object_get(p, "hardwareProfile"), "osProfile",
                               json_object_get(p, "osProfile"), "diagnosticsProfile",
                               json_object_get(p, "diagnosticsProfile"), "securityProfile",
@@ -217,7 +218,7 @@ static json_t *source_metadata(rp_region *reg, const rp_resource *vm, capture *c
                 cap_disk *d = &c->disks[i];
                 json_t *dp = json_object_get(d->disk->body, "properties");
                 json_t *e = json_pack(
-                        "{s:O?, s:O?, s:O?, s:{s:s, s:O?}, s:{s:s}}", "name",
+                        "{s:O*, s:O*, s:O*, s:{s:s, s:O*}, s:{s:s}}", "name",
                         json_object_get(d->disk->body, "name"), "caching",
                         json_object_get(d->model, "caching"), "diskSizeGB",
                         json_object_get(dp, "diskSizeGB"), "managedDisk", "id", d->disk->id,
@@ -249,7 +250,7 @@ static json_t *drp_body(rp_region *reg, cap_disk *d, json_t *time)
 {
         json_t *dp = json_object_get(d->disk->body, "properties");
         json_t *b = json_pack(
-                "{s:s, s:s, s:s, s:{s:O, s:s, s:O?, s:O?, s:O?, s:O?, s:{s:s}, s:s, s:s, s:i, "
+                "{s:s, s:s, s:s, s:{s:O, s:s, s:O*, s:O*, s:O*, s:O*, s:{s:s}, s:s, s:s, s:i, "
                 "s:b}}",
                 "id", d->drp_id, "name", d->drp_name, "type",
                 "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints",

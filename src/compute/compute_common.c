@@ -94,6 +94,18 @@ int rp_compute_require_group(rp_arm_req *r, const char *sub, const char *rg, rp_
                 rp_arm_reply_internal(r, k, "resource group lookup");
                 return k;
         }
+        /* Nothing new goes into a group that is being deleted (ARM's answer); reads go on. */
+        const char *st =
+                json_string_value(rp_json_get_path(g->body, "properties.provisioningState"));
+        if (rp_streq(st, "Deleting") && !rp_streq(r->http->method, "GET") &&
+            !rp_streq(r->http->method, "HEAD")) {
+                rp_arm_reply_error(r, RP_EC_GROUP_BEING_DELETED, NULL,
+                                   "The resource group '%s' is in deprovisioning state and "
+                                   "cannot perform this operation.",
+                                   rg);
+                rp_resource_free(g);
+                return -EBUSY;
+        }
         if (ret)
                 *ret = g;
         else

@@ -137,7 +137,7 @@ void rp_h_group_put(rp_arm_req *r)
                 const char *st = json_string_value(
                         rp_json_get_path(cur->body, "properties.provisioningState"));
                 if (rp_streq(st, "Deleting")) {
-                        rp_arm_reply_error(r, RP_EC_CONFLICT, NULL,
+                        rp_arm_reply_error(r, RP_EC_GROUP_BEING_DELETED, NULL,
                                            "The resource group '%s' is in deprovisioning state "
                                            "and cannot perform this operation.",
                                            r->cap[1]);

@@ -62,6 +62,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -78,7 +79,7 @@
 #define CAPTURE_SPARE_BUFS 4
 /* Scan steps (each at most two lseeks) per hold of the capture lock. */
 #define CAPTURE_SCAN_STEPS 64
-/* Longest run of hole chunks one scan step decides (64 GiB of disk; tens of microseconds). */
+/* Longest run of chunks one scan step decides (64 GiB of disk; a millisecond at most). */
 #define CAPTURE_SCAN_RUN (256u * 1024u)
 
 enum capture_state {
@@ -94,6 +95,7 @@ struct rp_disk_capture {
         uint64_t nchunks; /* chunks at the cut */
         size_t bytes;     /* bytes of each bitmap */
         int cow_fd;       /* the side file, made on the first copy; under lock until then */
+        bool no_cfr;      /* atomic; copy_file_range does not work here */
         bool attached;    /* img->cap == this */
 
         uint8_t *cut;  /* dirty bits at the cut (img->cut_bits); read-only after begin */
@@ -258,6 +260,51 @@ static void spare_put(rp_disk_capture *cap, uint8_t *buf)
                 rp_free(buf);
 }
 
+/* Copy chunk @p c (@p len bytes) of the image to the same offset of the side file: in the
+ * kernel where it can (copy_file_range: a reflink on XFS or btrfs, no user-space copy on
+ * ext4), else through @p *buf (allocated here if NULL, left to the caller).
+ * @return 1 copied, 0 all zeros at the cut (a hole: nothing copied), or -errno. */
+static int copy_chunk(rp_disk_capture *cap, uint64_t c, size_t len, uint8_t **buf)
+{
+        uint64_t pos = c * RP_CHUNK_SIZE, end = pos + len;
+        bool hole = false;
+        int r = range_is_hole(cap->img->fd, pos, len, &hole);
+        if (r < 0)
+                return r;
+        if (hole)
+                return 0;
+        while (pos < end && !__atomic_load_n(&cap->no_cfr, __ATOMIC_RELAXED)) {
+                loff_t in = (loff_t)pos, out = (loff_t)pos;
+                ssize_t n = copy_file_range(cap->img->fd, &in, cap->cow_fd, &out,
+                                            (size_t)(end - pos), 0);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP &&
+                            errno != EINVAL)
+                                return -errno;
+                        __atomic_store_n(&cap->no_cfr, true, __ATOMIC_RELAXED);
+                        break;
+                }
+                if (n == 0)
+                        return -EIO; /* the image is never shorter than the cut */
+                pos += (uint64_t)n;
+        }
+        if (pos == end)
+                return 1;
+        if (!*buf)
+                *buf = rp_malloc(RP_CHUNK_SIZE);
+        if (!*buf)
+                return -ENOMEM;
+        r = rp_pread_full(cap->img->fd, *buf, (size_t)(end - pos), (off_t)pos);
+        if (r < 0)
+                return r;
+        if (pos == c * RP_CHUNK_SIZE && all_zero(*buf, len))
+                return 0;
+        r = rp_pwrite_all(cap->cow_fd, *buf, (size_t)(end - pos), (off_t)pos);
+        return r < 0 ? r : 1;
+}
+
 static void preserve_one(rp_disk_capture *cap, uint64_t c)
 {
         pthread_mutex_lock(&cap->lock);
@@ -280,18 +327,11 @@ static void preserve_one(rp_disk_capture *cap, uint64_t c)
         }
         pthread_mutex_unlock(&cap->lock);
 
-        size_t len = chunk_len(cap, c);
         bool zero = false;
-        if (r == 0 && !buf)
-                buf = rp_malloc(RP_CHUNK_SIZE);
-        if (r == 0 && !buf)
-                r = -ENOMEM;
-        if (r == 0)
-                r = image_read_chunk(cap, c, buf, len);
-        if (r == 0)
-                zero = true; /* all zeros: nothing to copy */
-        else if (r == 1)
-                r = rp_pwrite_all(cap->cow_fd, buf, len, (off_t)(c * RP_CHUNK_SIZE));
+        if (r == 0) {
+                r = copy_chunk(cap, c, chunk_len(cap, c), &buf);
+                zero = r == 0; /* nothing copied */
+        }
 
         pthread_mutex_lock(&cap->lock);
         bit_clear(cap->busy, c);
@@ -370,9 +410,9 @@ static void scan_holes(rp_disk_capture *cap, uint64_t c, uint64_t end)
                 scan_decide(cap, c, false);
 }
 
-/* One step from chunk *cursor: a run of hole chunks (at most CAPTURE_SCAN_RUN, so that the lock
- * is not held for long) and the run of data chunks after it. Under cap->lock, so no writer
- * changes an undecided chunk between the lseek and the decision. */
+/* One step from chunk *cursor: a run of hole chunks and the run of data chunks after it (each
+ * at most CAPTURE_SCAN_RUN long, so that the lock is not held for long). Under cap->lock, so no
+ * writer changes an undecided chunk between the lseek and the decision. */
 static int scan_step(rp_disk_capture *cap, uint64_t *cursor)
 {
         int fd = cap->img->fd;
@@ -401,6 +441,7 @@ static int scan_step(rp_disk_capture *cap, uint64_t *cursor)
                 return -errno;
         uint64_t hole = RP_MIN((uint64_t)h, cap->size);
         uint64_t last = hole > data ? (hole - 1) / RP_CHUNK_SIZE : first_data;
+        last = RP_MIN(last, c + CAPTURE_SCAN_RUN - 1); /* the next step goes on from there */
         for (; c <= last; c++)
                 scan_decide(cap, c, true);
         *cursor = c;
@@ -423,13 +464,17 @@ static int ensure_scanned(rp_disk_capture *cap)
         cap->scanning = true;
         uint64_t cursor = 0;
         while (r == 0 && cursor < cap->nchunks) {
-                for (unsigned i = 0; r == 0 && i < CAPTURE_SCAN_STEPS && cursor < cap->nchunks; i++)
+                uint64_t start = cursor;
+                for (unsigned i = 0; r == 0 && i < CAPTURE_SCAN_STEPS && cursor < cap->nchunks &&
+                                     cursor - start < CAPTURE_SCAN_RUN;
+                     i++)
                         r = scan_step(cap, &cursor);
                 if (r == 0 && error_get(cap) != 0)
                         r = error_get(cap);
                 if (r == 0 && cursor < cap->nchunks) {
                         /* Let preserving writers in. */
                         pthread_mutex_unlock(&cap->lock);
+                        sched_yield();
                         pthread_mutex_lock(&cap->lock);
                 }
         }

@@ -231,8 +231,8 @@ static uint64_t get64(const uint8_t *p)
 
 int rp_manifest_encode(const rp_manifest *m, uint8_t **ret_data, size_t *ret_len)
 {
-        size_t len = RP_MANIFEST_HEADER_SIZE + m->n * RP_MANIFEST_ENTRY_SIZE +
-                     RP_MANIFEST_TRAILER_SIZE;
+        size_t len =
+                RP_MANIFEST_HEADER_SIZE + m->n * RP_MANIFEST_ENTRY_SIZE + RP_MANIFEST_TRAILER_SIZE;
         uint8_t *d = rp_malloc(len);
         if (!d)
                 return -ENOMEM;
@@ -326,8 +326,8 @@ int rp_manifest_read_file(const char *path, rp_manifest **ret)
 /* Merge                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 
-int rp_manifest_merge(const rp_manifest *prev, uint64_t disk_size,
-                      const rp_manifest_entry *changes, size_t n_changes, rp_manifest **ret)
+int rp_manifest_merge(const rp_manifest *prev, uint64_t disk_size, const rp_manifest_entry *changes,
+                      size_t n_changes, rp_manifest **ret)
 {
         _cleanup_(rp_manifest_freep) rp_manifest *m = NULL;
         int r = rp_manifest_new(disk_size, &m);

@@ -138,8 +138,8 @@ int rp_manifest_read_file(const char *path, rp_manifest **ret);
  * @return 0, -EINVAL (bad size, unsorted or duplicate changes), -ERANGE (a change beyond the
  *         disk), -ENOMEM.
  */
-int rp_manifest_merge(const rp_manifest *prev, uint64_t disk_size,
-                      const rp_manifest_entry *changes, size_t n_changes, rp_manifest **ret);
+int rp_manifest_merge(const rp_manifest *prev, uint64_t disk_size, const rp_manifest_entry *changes,
+                      size_t n_changes, rp_manifest **ret);
 
 /**
  * Whether two manifests describe the same disk image (same size and entries).

@@ -312,8 +312,7 @@ int rp_store_get(rp_store *s, const uint8_t id[32], void *buf, size_t buf_len, s
         if (!sc)
                 return -ENOMEM;
         size_t rec_len = 0;
-        int r = s->b->ops->read(s->b, id, rp_store__scratch_rec(sc), RP_STORE_RECORD_MAX,
-                                &rec_len);
+        int r = s->b->ops->read(s->b, id, rp_store__scratch_rec(sc), RP_STORE_RECORD_MAX, &rec_len);
         if (r == -ENOBUFS)
                 r = -EBADMSG; /* the index claims a record larger than any valid one */
         if (r >= 0)

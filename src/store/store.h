@@ -44,7 +44,7 @@ typedef struct rp_store_scrub_result {
 typedef struct rp_store_gc_result {
         uint64_t checked;         /**< chunks offered to is_live */
         uint64_t dead;            /**< chunks is_live declared dead */
-        uint64_t pinned;          /**< dead chunks kept because a put or has touched them during gc */
+        uint64_t pinned;          /**< dead chunks kept: a put or has touched them during gc */
         uint64_t removed;         /**< chunks removed from the index */
         uint64_t packs_removed;   /**< pack files deleted (no live chunk left) */
         uint64_t packs_rewritten; /**< mostly-dead pack files whose live chunks were copied out */
@@ -120,7 +120,7 @@ int rp_store_put_verified(rp_store *s, const uint8_t id[32], const void *plain, 
  * Whether the chunk @p id is stored (flushed or not). Cheap: one in-memory lookup. The all-zero
  * id (a hole) is always "stored". While rp_store_gc() runs, an id this returns 1 for is pinned:
  * that gc will not remove it.
- * @return 1, 0.
+ * @return 1, 0, or -ENOMEM (only while a gc runs: the pin could not be recorded).
  */
 int rp_store_has(rp_store *s, const uint8_t id[32]);
 

@@ -151,14 +151,12 @@ typedef struct rp_store_backend_ops {
                     size_t *ret_len);
         /** Store a record (its decoded header in @p hdr) unless its id is present.
          *  @return 1 written (readable now, durable after flush), 0 already present, -errno. */
-        int (*write)(rp_store_backend *b, const rp_store_record *hdr, const void *rec,
-                     size_t len);
+        int (*write)(rp_store_backend *b, const rp_store_record *hdr, const void *rec, size_t len);
         /** @return 1 if @p id is stored (flushed or not), 0 if not. */
         int (*exists)(rp_store_backend *b, const uint8_t id[32]);
         /** Call @p cb for a snapshot of the stored ids, in storage order, without locks held.
          *  A negative return of @p cb stops the walk and is returned. @return 0 or -errno. */
-        int (*foreach)(rp_store_backend *b, int (*cb)(void *ud, const uint8_t id[32]),
-                       void *ud);
+        int (*foreach)(rp_store_backend *b, int (*cb)(void *ud, const uint8_t id[32]), void *ud);
         /** Make every written record durable and indexed. @return 0 or -errno. */
         int (*flush)(rp_store_backend *b);
         /** Forget the @p n ids (durably); their space is reclaimed by compact.

@@ -132,3 +132,32 @@ def test_copy_whose_group_is_deleted_meanwhile_fails_and_leaves_nothing(rpd, mon
     assert rpd.req("GET", rg_path("gone"), RG_API).status_code == 404
     assert rpd.req("GET", disk_path("keep", "src"), DISK_API).status_code == 200
     assert len(images(rpd)) == 1
+
+
+def test_nothing_new_goes_into_a_group_being_deleted(rpd, monkeypatch):
+    assert rpd.req("PUT", rg_path("g"), RG_API, {"location": "eastus"}).status_code == 201
+    os_id = rpd.req("PUT", disk_path("g", "os"), DISK_API, EMPTY).json()["id"]
+    rpd.stop()
+    monkeypatch.setenv("RPD_TEST_JOB_DELAY_MS", "2000")
+    rpd.start()
+    d = rpd.req("DELETE", rg_path("g"), RG_API)
+    assert d.status_code == 202
+    g = rpd.req("GET", rg_path("g"), RG_API)
+    assert g.status_code == 200 and g.json()["properties"]["provisioningState"] == "Deleting"
+    for method, path, api, body in (
+            ("PUT", rg_path("g"), RG_API, {"location": "eastus"}),
+            ("PUT", disk_path("g", "late"), DISK_API, EMPTY),
+            ("PUT", vm_path("g", "late"), COMPUTE_API, {"location": "eastus", "properties": {
+                "storageProfile": {"osDisk": {"createOption": "Attach",
+                                              "managedDisk": {"id": os_id}}}}})):
+        r = rpd.req(method, path, api, body)
+        assert r.status_code == 409, (path, r.text)
+        assert r.json()["error"]["code"] == "ResourceGroupBeingDeleted"
+    # reads go on while it is deleted
+    assert rpd.req("GET", disk_path("g", "os"), DISK_API).status_code == 200
+    assert rpd.wait_lro(d, timeout=30)["status"] == "Succeeded"
+    assert rpd.req("GET", disk_path("g", "late"), DISK_API).status_code == 404
+    assert rpd.req("GET", rg_path("g"), RG_API).status_code == 404
+    assert images(rpd) == []
+    # and the name can be used again
+    assert rpd.req("PUT", rg_path("g"), RG_API, {"location": "westus"}).status_code == 201

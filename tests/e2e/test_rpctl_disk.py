@@ -195,9 +195,9 @@ def test_rpctl_disk__ctrl_c_stops_and_revokes(rpd, tmp_path):
     if proc.returncode == 0:
         pytest.skip("the upload finished before the signal arrived")
     assert proc.returncode == 130, err
-    assert "ERROR: (Canceled)" in err
+    assert "ERROR: (Canceled)" in err, err
     d = rpctl_json(rpd, "disk", "show", "-g", rg, "-n", disk)
-    assert d["properties"]["diskState"] == "Unattached", d  # access revoked despite Ctrl-C
+    assert d["properties"]["diskState"] == "Unattached", (d, err)  # revoked despite Ctrl-C
     rpctl(rpd, "disk", "delete", "-g", rg, "-n", disk)
 
 

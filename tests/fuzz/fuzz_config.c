@@ -6,7 +6,8 @@
  *   file name, and a "path:N:" line number is within the file;
  * - on success the config is valid: 1..RP_CONFIG_MAX_REGIONS regions with distinct names of
  *   lower-case letters and digits (at most 32), a listen address inet_pton accepts, threads
- *   and timeout in range, a known log level, non-empty SANs;
+ *   and timeout in range, a known log level, non-empty SANs, freeze hooks with a VM, an
+ *   absolute command and a timeout of 1..3600 s;
  * - rp_config_set_listen accepts a string only if the address is an IP literal (bracketed for
  *   IPv6), and what it stores formats back to a string it accepts again, unchanged;
  * - rp_config_done frees everything (LeakSanitizer).
@@ -83,6 +84,14 @@ static void check_config(const rp_config *c)
         for (size_t i = 0; i < c->n_sans; i++)
                 if (!c->tls_sans[i] || !*c->tls_sans[i])
                         abort();
+        if (c->n_hooks > RP_CONFIG_MAX_HOOKS)
+                abort();
+        for (size_t i = 0; i < c->n_hooks; i++) {
+                const rp_hook *h = &c->hooks[i];
+                if (!h->name || !h->vm_id || !h->command || h->command[0] != '/' ||
+                    h->timeout_s < 1 || h->timeout_s > 3600)
+                        abort();
+        }
 }
 
 static void check_error(const char *err, const uint8_t *data, size_t size)

@@ -47,7 +47,7 @@ static void fuzz_decode(const uint8_t *data, size_t size)
         if (h.raw_len == 0 || h.raw_len > RP_CHUNK_SIZE || h.raw_len % 512 ||
             h.payload_len + RP_STORE_RECORD_HEADER != size ||
             ((h.flags & RP_STORE_FLAG_ZSTD) ? h.payload_len >= h.raw_len
-                                             : h.payload_len != h.raw_len))
+                                            : h.payload_len != h.raw_len))
                 abort();
         memset(out, 0, RP_CHUNK_SIZE);
         size_t n = 0;

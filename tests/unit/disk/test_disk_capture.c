@@ -982,14 +982,16 @@ static void test_disk_capture__cow_overhead(void **state)
         for (int round = 0; round < 3; round++) { /* the best of three: a shared machine */
                 clean_map(img);
                 assert_int_equal(rp_disk_image_mark_dirty(img, 0, n * CHUNK), 0);
-                base = RP_MIN(base, time_writes(img, n, 2));
+                uint64_t t = time_writes(img, n, 2);
+                base = RP_MIN(base, t);
                 rp_disk_capture *cap = NULL;
                 assert_int_equal(rp_disk_capture_begin(img, true, &cap), 0);
                 assert_int_equal(rp_disk_image_mark_dirty(img, 0, n * CHUNK), 0);
-                /* each write copies its chunk first */
-                cow = RP_MIN(cow, time_writes(img, n, 3));
+                t = time_writes(img, n, 3); /* each write copies its chunk first */
+                cow = RP_MIN(cow, t);
                 assert_int_equal(rp_disk_capture_preserved(cap), n);
-                later = RP_MIN(later, time_writes(img, n, 4)); /* copied already */
+                t = time_writes(img, n, 4); /* copied already */
+                later = RP_MIN(later, t);
                 assert_int_equal(rp_disk_capture_commit(cap), 0);
                 rp_disk_capture_free(cap);
         }

@@ -158,6 +158,26 @@ static void test_store_chunks__no_compression_for_random(void **state)
         assert_int_equal(first_record_flags(f) & RP_STORE_FLAG_ZSTD, 0);
 }
 
+static void test_store_chunks__mixed_chunk_compressed(void **state)
+{
+        store_fixture *f = *state;
+        /* Random first half, text second half: the probe's middle and end samples see text. */
+        _cleanup_free_ uint8_t *b = st_chunk(), *got = st_chunk();
+        st_fill_random(b, CHUNK / 2, 15);
+        st_fill_text(b + CHUNK / 2, CHUNK / 2, 15);
+        uint8_t id[32];
+        uint64_t added = 0;
+        assert_int_equal(rp_store_put(f->s, b, CHUNK, id, &added), 0);
+        assert_true(added < CHUNK * 3 / 4);
+        size_t n = 0;
+        assert_int_equal(rp_store_get(f->s, id, got, CHUNK, &n), 0);
+        assert_memory_equal(got, b, CHUNK);
+        /* A short chunk is always tried whole (no probe below 64 KiB). */
+        st_fill_text(b, 8192, 16);
+        assert_int_equal(rp_store_put(f->s, b, 8192, id, &added), 0);
+        assert_true(added < 8192);
+}
+
 static void test_store_chunks__encrypted_at_rest(void **state)
 {
         store_fixture *f = *state;
@@ -276,8 +296,9 @@ static void test_store_chunks__shares_db_with_other_tables(void **state)
         sqlite3 *db = NULL;
         assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
         sqlite3_busy_timeout(db, 5000);
-        assert_int_equal(sqlite3_exec(db, "CREATE TABLE resources(k TEXT PRIMARY KEY, v TEXT);"
-                                          "INSERT INTO resources VALUES ('a', 'b');",
+        assert_int_equal(sqlite3_exec(db,
+                                      "CREATE TABLE resources(k TEXT PRIMARY KEY, v TEXT);"
+                                      "INSERT INTO resources VALUES ('a', 'b');",
                                       NULL, NULL, NULL),
                          SQLITE_OK);
         uint8_t id[32];
@@ -286,9 +307,9 @@ static void test_store_chunks__shares_db_with_other_tables(void **state)
         st_reopen(f);
         st_check_random(f->s, id, 14, CHUNK);
         sqlite3_stmt *st = NULL;
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT v FROM resources WHERE k = 'a'", -1, &st,
-                                            NULL),
-                         SQLITE_OK);
+        assert_int_equal(
+                sqlite3_prepare_v2(db, "SELECT v FROM resources WHERE k = 'a'", -1, &st, NULL),
+                SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
         assert_string_equal((const char *)sqlite3_column_text(st, 0), "b");
         sqlite3_finalize(st);
@@ -344,13 +365,15 @@ int main(void)
                                                 st_teardown),
                 cmocka_unit_test_setup_teardown(test_store_chunks__dedup_adds_nothing, st_setup,
                                                 st_teardown),
-                cmocka_unit_test_setup_teardown(test_store_chunks__zero_chunk_not_stored,
-                                                st_setup, st_teardown),
+                cmocka_unit_test_setup_teardown(test_store_chunks__zero_chunk_not_stored, st_setup,
+                                                st_teardown),
                 cmocka_unit_test_setup_teardown(
                         test_store_chunks__compression_flag_for_compressible, st_setup,
                         st_teardown),
                 cmocka_unit_test_setup_teardown(test_store_chunks__no_compression_for_random,
                                                 st_setup, st_teardown),
+                cmocka_unit_test_setup_teardown(test_store_chunks__mixed_chunk_compressed, st_setup,
+                                                st_teardown),
                 cmocka_unit_test_setup_teardown(test_store_chunks__encrypted_at_rest, st_setup,
                                                 st_teardown),
                 cmocka_unit_test_setup_teardown(test_store_chunks__get_errors, st_setup,

@@ -120,8 +120,7 @@ static void *read_loop(void *ud)
                 int k = (int)(st_rand(&x) % (uint64_t)r->n);
                 size_t n = 0;
                 st_fill_random(b, CHUNK, (uint64_t)k);
-                if (rp_store_get(r->s, r->ids[k], got, CHUNK, &n) < 0 ||
-                    memcmp(got, b, CHUNK) != 0)
+                if (rp_store_get(r->s, r->ids[k], got, CHUNK, &n) < 0 || memcmp(got, b, CHUNK) != 0)
                         atomic_fetch_add(r->errors, 1);
                 r->reads++;
         }
@@ -133,7 +132,9 @@ static void *read_loop(void *ud)
 static void test_store_concurrency__parallel_readers_while_writing(void **state)
 {
         store_fixture *f = *state;
-        enum { N = 32 };
+        enum {
+                N = 32
+        };
         uint8_t ids[N][32];
         for (int i = 0; i < N; i++)
                 st_put_random(f->s, (uint64_t)i, CHUNK, ids[i]);
@@ -142,8 +143,7 @@ static void test_store_concurrency__parallel_readers_while_writing(void **state)
         reader rd[3];
         pthread_t t[3];
         for (int i = 0; i < 3; i++) {
-                rd[i] = (reader){ .s = f->s, .ids = ids, .n = N, .errors = &errors,
-                                  .stop = &stop };
+                rd[i] = (reader){ .s = f->s, .ids = ids, .n = N, .errors = &errors, .stop = &stop };
                 assert_int_equal(pthread_create(&t[i], NULL, read_loop, &rd[i]), 0);
         }
         /* Meanwhile, enough writes to rotate a pack. */

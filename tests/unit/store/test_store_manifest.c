@@ -255,12 +255,12 @@ static void test_store_manifest__every_corruption_rejected(void **state)
         size_t good_len = 0;
         assert_int_equal(rp_manifest_encode(m, &good, &good_len), 0);
 
-        static const mutator muts[] = { m_magic,         m_version,      m_flags,
-                                        m_disk_zero,     m_disk_unaligned, m_disk_huge,
-                                        m_disk_too_small, m_chunk_size, m_reserved,
-                                        m_count_more,    m_count_less,   m_count_huge,
-                                        m_unsorted,      m_duplicate,    m_beyond,
-                                        m_zero_id,       m_trailing,     m_truncated };
+        static const mutator muts[] = { m_magic,          m_version,        m_flags,
+                                        m_disk_zero,      m_disk_unaligned, m_disk_huge,
+                                        m_disk_too_small, m_chunk_size,     m_reserved,
+                                        m_count_more,     m_count_less,     m_count_huge,
+                                        m_unsorted,       m_duplicate,      m_beyond,
+                                        m_zero_id,        m_trailing,       m_truncated };
         _cleanup_free_ uint8_t *d = rp_malloc(good_len + 1);
         for (size_t k = 0; k < ELEMENTSOF(muts); k++) {
                 size_t len = good_len;
@@ -287,8 +287,7 @@ static void test_store_manifest__every_corruption_rejected(void **state)
                 assert_int_equal(rp_manifest_decode(good, len, &bad), -EBADMSG);
         }
         rp_manifest *bad = NULL;
-        assert_int_equal(rp_manifest_decode(good, (size_t)RP_MANIFEST_MAX_BYTES + 1, &bad),
-                         -E2BIG);
+        assert_int_equal(rp_manifest_decode(good, (size_t)RP_MANIFEST_MAX_BYTES + 1, &bad), -E2BIG);
 }
 
 static void test_store_manifest__merge(void **state)
@@ -303,8 +302,9 @@ static void test_store_manifest__merge(void **state)
                 assert_int_equal(rp_manifest_set(prev, i, ids[i]), 0); /* 0 2 4 6 */
 
         /* 1 new, 2 changed, 4 became a hole, 7 new. */
-        rp_manifest_entry ch[4] = { { .index = 1 }, { .index = 2 }, { .index = 4 },
-                                    { .index = 7 } };
+        rp_manifest_entry ch[4] = {
+                { .index = 1 }, { .index = 2 }, { .index = 4 }, { .index = 7 }
+        };
         memcpy(ch[0].id, ids[9], 32);
         memcpy(ch[1].id, ids[10], 32);
         memcpy(ch[2].id, zero, 32);

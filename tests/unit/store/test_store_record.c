@@ -45,9 +45,9 @@ static void test_store_record__seal_unseal(void **state)
                 assert_int_equal(h.flags, kind ? RP_STORE_FLAG_ZSTD : 0);
                 assert_memory_equal(h.id, s.id, 32);
                 size_t n = 0;
-                assert_int_equal(rp_store__unseal(s.sc, id_key, enc_key, s.id, s.rec, s.len, out,
-                                                  CHUNK, &n),
-                                 0);
+                assert_int_equal(
+                        rp_store__unseal(s.sc, id_key, enc_key, s.id, s.rec, s.len, out, CHUNK, &n),
+                        0);
                 assert_int_equal(n, CHUNK);
                 assert_memory_equal(out, plain, CHUNK);
                 sealed_done(&s);
@@ -63,8 +63,7 @@ static void test_store_record__fresh_nonce_each_time(void **state)
         seal(&b, plain, 4096);
         assert_int_equal(a.len, b.len);
         assert_memory_not_equal(a.rec + 48, b.rec + 48, RP_STORE_NONCE_LEN);
-        assert_memory_not_equal(a.rec + RP_STORE_RECORD_HEADER, b.rec + RP_STORE_RECORD_HEADER,
-                                64);
+        assert_memory_not_equal(a.rec + RP_STORE_RECORD_HEADER, b.rec + RP_STORE_RECORD_HEADER, 64);
         sealed_done(&a);
         sealed_done(&b);
 }
@@ -83,15 +82,15 @@ static void test_store_record__decode_rejects(void **state)
                 size_t off;
                 uint8_t val;
         } bad[] = {
-                { 0, 'X' },  /* magic */
-                { 4, 2 },    /* version */
-                { 5, 2 },    /* type */
-                { 6, 2 },    /* unknown flag */
-                { 6, 0 },    /* uncompressed, but payload shorter than raw */
-                { 8, 1 },    /* raw_len not a multiple of 512 */
+                { 0, 'X' },   /* magic */
+                { 4, 2 },     /* version */
+                { 5, 2 },     /* type */
+                { 6, 2 },     /* unknown flag */
+                { 6, 0 },     /* uncompressed, but payload shorter than raw */
+                { 8, 1 },     /* raw_len not a multiple of 512 */
                 { 10, 0x10 }, /* raw_len > RP_CHUNK_SIZE */
                 { 13, 0x7f }, /* payload_len != record length */
-                { 76, 1 },   /* reserved */
+                { 76, 1 },    /* reserved */
         };
         for (size_t k = 0; k < ELEMENTSOF(bad); k++) {
                 memcpy(d, s.rec, s.len);
@@ -124,13 +123,13 @@ static void test_store_record__unseal_rejects(void **state)
         memcpy(other, s.id, 32);
         other[0] ^= 1;
         /* asked for another id */
-        assert_int_equal(rp_store__unseal(s.sc, id_key, enc_key, other, s.rec, s.len, out, CHUNK,
-                                          &n),
-                         -EBADMSG);
+        assert_int_equal(
+                rp_store__unseal(s.sc, id_key, enc_key, other, s.rec, s.len, out, CHUNK, &n),
+                -EBADMSG);
         /* small buffer */
-        assert_int_equal(rp_store__unseal(s.sc, id_key, enc_key, s.id, s.rec, s.len, out,
-                                          CHUNK - 1, &n),
-                         -ENOBUFS);
+        assert_int_equal(
+                rp_store__unseal(s.sc, id_key, enc_key, s.id, s.rec, s.len, out, CHUNK - 1, &n),
+                -ENOBUFS);
         /* wrong encryption key */
         uint8_t k2[32];
         memcpy(k2, enc_key, 32);
@@ -160,16 +159,18 @@ static void test_store_record__compressed_payload_checked(void **state)
         /* Flip a payload bit: the tag catches it before zstd ever sees it. */
         s.rec[RP_STORE_RECORD_HEADER + 3] ^= 1;
         size_t n;
-        assert_int_equal(rp_store__unseal(s.sc, id_key, enc_key, s.id, s.rec, s.len, out, CHUNK,
-                                          &n),
-                         -EBADMSG);
+        assert_int_equal(
+                rp_store__unseal(s.sc, id_key, enc_key, s.id, s.rec, s.len, out, CHUNK, &n),
+                -EBADMSG);
         sealed_done(&s);
 }
 
 static void test_store_record__map_insert_find_remove(void **state)
 {
         rp_store_map m = { 0 };
-        enum { N = 5000 };
+        enum {
+                N = 5000
+        };
         _cleanup_free_ uint8_t(*ids)[32] = rp_calloc(N, 32);
         assert_non_null(ids);
         for (int i = 0; i < N; i++) {
