@@ -5,6 +5,8 @@
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_TIME  ?= 20
 DATA       ?= data
 JOBS       ?= $(shell nproc)
 
@@ -33,5 +35,11 @@ test-asan: deps
 
 test: test-fast test-asan
 
+fuzz: deps
+	@cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DRP_BUILD_FUZZERS=ON -DRP_BUILD_TESTS=ON -DRP_FUZZ_SECONDS=$(FUZZ_TIME) >/dev/null
+	@cmake --build $(BUILD_FUZZ) -j $(JOBS)
+	@cd $(BUILD_FUZZ) && ctest -L fuzz --output-on-failure -j $(JOBS)
+
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -20,6 +20,7 @@
 #include "util/limits.h"
 #include "util/log.h"
 #include "util/macro.h"
+#include "util/parse.h"
 
 #if MHD_VERSION < 0x00097002
 typedef int MHD_Result_t;
@@ -47,6 +48,8 @@ static void request_free(rp_request *req)
                 return;
         if (req->app_ctx && req->app_ctx_free)
                 req->app_ctx_free(req->app_ctx);
+        if (req->held)
+                MHD_destroy_response(req->held);
         rp_buf_done(&req->body);
         rp_buf_done(&req->extra_headers);
         rp_free(req->correlation_id);
@@ -186,11 +189,49 @@ static int queue(rp_request *req, unsigned status, struct MHD_Response *resp,
                 return -EALREADY;
         }
         response_add_headers(req, resp, content_type);
-        MHD_Result_t r = MHD_queue_response(req->conn, status, resp);
-        MHD_destroy_response(resp);
         req->replied = true;
         req->status = status;
+        if (req->hold_reply) {
+                /* queued by access_handler() once the body is in */
+                req->held = resp;
+                return 0;
+        }
+        MHD_Result_t r = MHD_queue_response(req->conn, status, resp);
+        MHD_destroy_response(resp);
         return r == MHD_YES ? 0 : -EIO;
+}
+
+/* Whether a reply made when the headers are in should wait for the end of the body. MHD
+ * sends an early reply and then closes the connection without reading the body; a client
+ * that is still sending it (most do not wait for a reply before sending: requests,
+ * azure-core) then sees a broken connection instead of the error. So the body is read and
+ * dropped first, unless the client asked for "Expect: 100-continue" (it then sends no body
+ * at all) or announced more than the cap (a 413 needs no body). */
+static bool hold_early_reply(rp_request *req, size_t cap)
+{
+        const char *cl = rp_http_header(req, "Content-Length");
+        const char *te = rp_http_header(req, "Transfer-Encoding");
+        const char *expect = rp_http_header(req, "Expect");
+        uint64_t len = 0;
+        if (expect && strcasecmp(expect, "100-continue") == 0)
+                return false;
+        if (cl) {
+                if (rp_parse_u64(cl, &len) < 0)
+                        return false;
+                return len > 0 && len <= cap;
+        }
+        return te != NULL; /* chunked: read until the end */
+}
+
+static void queue_held(rp_request *req)
+{
+        struct MHD_Response *resp = req->held;
+        req->held = NULL;
+        req->hold_reply = false;
+        if (resp && MHD_queue_response(req->conn, req->status, resp) != MHD_YES)
+                log_error("cannot queue the reply (status %u)", req->status);
+        if (resp)
+                MHD_destroy_response(resp);
 }
 
 int rp_http_reply(rp_request *req, unsigned status, const char *content_type, const void *data,
@@ -248,9 +289,12 @@ static MHD_Result_t access_handler(void *cls, struct MHD_Connection *conn, const
                 if (!req)
                         return MHD_NO;
                 *con_cls = req;
+                req->hold_reply = hold_early_reply(req, s->max_body);
                 rp_log_set_request(req->request_id, req->correlation_id);
                 int mode = s->app.on_headers(s->app.userdata, req);
                 rp_log_clear_request();
+                if (!req->replied)
+                        req->hold_reply = false;
                 if (mode < 0 && !req->replied)
                         return MHD_NO;
                 req->streaming = mode == RP_HTTP_BODY_STREAM;
@@ -264,6 +308,8 @@ static MHD_Result_t access_handler(void *cls, struct MHD_Connection *conn, const
                 req->bytes_in += n;
                 if (req->replied)
                         return MHD_YES; /* discard what follows an early reply */
+                /* MHD takes no reply while the body comes in: one made now waits */
+                req->hold_reply = true;
                 if (streaming) {
                         rp_log_set_request(req->request_id, req->correlation_id);
                         s->app.on_body(s->app.userdata, req, upload_data, n);
@@ -277,6 +323,11 @@ static MHD_Result_t access_handler(void *cls, struct MHD_Connection *conn, const
                 return MHD_YES;
         }
 
+        if (req->held) {
+                queue_held(req);
+                return MHD_YES;
+        }
+        req->hold_reply = false;
         if (!req->replied) {
                 rp_log_set_request(req->request_id, req->correlation_id);
                 s->app.on_complete(s->app.userdata, req);
@@ -309,7 +360,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         *con_cls = NULL;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
         char msg[512];
         vsnprintf(msg, sizeof msg, fmt, ap);
