@@ -214,9 +214,18 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
                                                                  path, lineno);
                                         return -E2BIG;
                                 }
+                                const char *hname = trim(sec + 12);
+                                bool dup = !*hname;
+                                for (size_t i = 0; i < c->n_hooks; i++)
+                                        dup = dup || strcmp(c->hooks[i].name, hname) == 0;
+                                if (dup) {
+                                        *ret_error = rp_asprintf("%s:%d: empty or duplicate "
+                                                                 "freeze hook name '%s'",
+                                                                 path, lineno, hname);
+                                        return -EINVAL;
+                                }
                                 hook = &c->hooks[c->n_hooks++];
-                                *hook = (rp_hook){ .name = rp_strdup(trim(sec + 12)),
-                                                   .timeout_s = 10 };
+                                *hook = (rp_hook){ .name = rp_strdup(hname), .timeout_s = 10 };
                                 if (!hook->name)
                                         return -ENOMEM;
                         } else if (strncmp(sec, "region ", 7) == 0) {
