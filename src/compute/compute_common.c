@@ -124,10 +124,9 @@ int rp_compute_require_region(rp_arm_req *r, const char *location, rp_region **r
                         rp_buf_printf(&b, "%s%s", i ? "," : "", r->svc->regions[i]->name);
                 names = rp_buf_detach(&b);
                 rp_arm_reply_error(r, RP_EC_LOCATION_NOT_AVAILABLE, "location",
-                                   "The provided location '%s' is not available for resource "
-                                   "type '%s'. List of available regions for the resource type "
-                                   "is '%s'.",
-                                   location, r->route->name, names ? names : "");
+                                   "The provided location '%s' is not available for this "
+                                   "resource type. List of available regions is '%s'.",
+                                   location, names ? names : "");
                 return -ENOENT;
         }
         *ret = reg;

@@ -62,6 +62,8 @@ struct rp_request {
         void *conn;           /**< the MHD connection (opaque) */
         rp_buf extra_headers; /**< "Name: value\n" lines added to the reply */
         const char *route_name; /**< for logs, set by the application */
+        bool hold_reply;      /**< internal: a reply now waits for the end of the body */
+        void *held;           /**< internal: that reply (struct MHD_Response), queued at the end */
 };
 
 /** Start serving. @param[out] ret_port the bound port. @return 0 or -errno; *ret_error explains. */
