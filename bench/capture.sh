@@ -18,9 +18,11 @@
 #    restic 0.14 has no restore --sparse (0.15 added it): it is used when available.
 # 4. A Markdown table of the figures and the ratios of issue 3's targets.
 #
-# The page cache is warm for every tool (each source image is read once right before its
-# backup; restores read repositories that were just written); nothing is dropped. All files
-# live under one temporary directory on the file system of ${TMPDIR:-/tmp}.
+# The page cache is warm for every tool: each source image is read once right before its
+# backup, each repository (rpd: <data>/regions/eastus/chunks and manifests) right before its
+# restore; nothing is dropped. (Warming matters on this machine: a DAMON scheme pages out
+# file pages left unaccessed for about a minute.) All files live under one temporary
+# directory on the file system of ${TMPDIR:-/tmp}.
 #
 #   bench/capture.sh [size_MiB]        (default 2048)
 #   env: CAPTURE_SEED (1), CAPTURE_PERF=DIR (perf record -g of rpd's timed steps into DIR),
@@ -48,7 +50,9 @@ cleanup() {
 }
 trap cleanup EXIT
 say() { echo "capture.sh: $*" >&2; }
-mkdir -p "$WORK/img" "$WORK/src" "$WORK/restic-out" "$WORK/borg-out"
+mkdir -p "$WORK/img" "$WORK/src" "$WORK/restic-out" "$WORK/borg-out" "$WORK/bin"
+# private copies: a rebuild of build/ during the run must not change what is measured
+cp "$RPD" "$RPCTL" "$WORK/bin/"; RPD=$WORK/bin/$(basename "$RPD"); RPCTL=$WORK/bin/$(basename "$RPCTL")
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # timed NAME CMD...: wall, user and system seconds of CMD into $WORK/NAME.time, output to
@@ -61,7 +65,7 @@ timed() {
 }
 du_b() { du -sb "$1" | cut -f1; }                               # apparent bytes
 alloc() { echo $(( $(stat -c '%b * %B' "$1") )); }              # allocated bytes of a file
-warm() { cat "$1" >/dev/null; }
+warm() { find "$@" -type f -exec cat {} + >/dev/null; }         # into the page cache
 sha() { $PY -c 'import sys; sys.path.insert(0, sys.argv[1]); import capture_rpd as c; print(c.sha256_file(sys.argv[2]))' "$ROOT/bench" "$1"; }
 
 # ---------------------------------------------------------------- 1. images
@@ -103,6 +107,7 @@ R1=$(du_b "$WORK/restic")
 ln -f "$V2" "$WORK/src/disk.img"; warm "$WORK/src/disk.img"
 timed restic_incr restic backup --json --host bench "$WORK/src/disk.img"
 R2=$(du_b "$WORK/restic")
+warm "$WORK/restic"
 timed restic_restore restic restore latest --target "$WORK/restic-out" "${RESTIC_SPARSE[@]}"
 RESTIC_OUT=$WORK/restic-out$WORK/src/disk.img
 RESTIC_ALLOC=$(alloc "$RESTIC_OUT"); RESTIC_SHA=$(sha "$RESTIC_OUT")
@@ -123,6 +128,7 @@ B1=$(du_b "$WORK/borg")
 ln -f "$V2" "$WORK/src/disk.img"; warm "$WORK/src/disk.img"
 (cd "$WORK" && timed borg_incr borg create --json --compression $BORG_COMP ::v2 src/disk.img)
 B2=$(du_b "$WORK/borg")
+warm "$WORK/borg"
 (cd "$WORK/borg-out" && timed borg_restore borg extract --sparse ::v2)
 BORG_OUT=$WORK/borg-out/src/disk.img
 BORG_ALLOC=$(alloc "$BORG_OUT"); BORG_SHA=$(sha "$BORG_OUT")
@@ -194,6 +200,10 @@ print("- restore: %.1fx faster than restic restore (target >= 3x): %s" % (d, ver
 print("- holes kept: restored image allocates %s = %.2fx the allocated size of V2 (%s): %s" % (
     mb(R["alloc"]), e, mb(int(E["V2_ALLOC"])), verdict(e < 1.25)))
 print("- restored image SHA-256 equal to V2: %s" % ("yes" if R["ok"] else "NO"))
+print("Same ratios in CPU seconds (less sensitive to other load on the machine): full %.1fx, "
+      "incremental %.1fx, restore %.1fx" % (S["full"][1] / R["full"][1],
+                                            S["incr"][1] / R["incr"][1],
+                                            S["rest"][1] / R["rest"][1]))
 print()
 print("Chunk store growth (<data>/regions/eastus/chunks, apparent bytes): full %s, incremental %s"
       % (mb(rpd["full"]["chunks_dir_growth_bytes"]),
