@@ -294,16 +294,23 @@ static void test_disk_capture__only_set_chunks_pay_for_cow(void **state)
  */
 
 #define RACE_CHUNKS 256u
+/* Writes after the cut that the readers wait for before they start, so that the test does not
+ * depend on how the machine schedules the threads. */
+#define RACE_WRITES_FIRST 16u
+
+/* Writes made after the cut, by all writers. */
+static uint64_t race_after_cut;
 
 typedef struct race {
         rp_disk_image *img;
         rp_disk_capture *cap;
         const uint8_t *expect; /* the image at the cut */
         bool stop;             /* atomic */
+        bool cut;              /* atomic: the cut is made */
+        bool down;             /* writer: after the cut, write chunks from the top down */
         /* per thread results */
         unsigned seed;
         int result;
-        uint64_t writes;
         uint64_t yielded;
         uint64_t mismatches;
 } race;
@@ -317,9 +324,18 @@ static void *race_writer(void *userdata)
                 w->result = -ENOMEM;
                 return NULL;
         }
+        uint64_t down = RACE_CHUNKS;
         while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE) && w->result == 0) {
                 uint64_t off = (uint64_t)(rand_r(&seed) % (RACE_CHUNKS * CHUNK / 512)) * 512;
                 uint64_t len = (uint64_t)(1 + rand_r(&seed) % 1024) * 512; /* up to 512 KiB */
+                bool after = __atomic_load_n(&w->cut, __ATOMIC_ACQUIRE);
+                if (w->down && after) {
+                        /* After the cut, from the top down: the readers go up, so these writes
+                         * meet chunks not read yet. */
+                        down = down > 0 ? down - 1 : RACE_CHUNKS - 1;
+                        off = down * CHUNK + (uint64_t)(rand_r(&seed) % 256) * 512;
+                        len = RP_MIN(len, (down + 1) * CHUNK - off);
+                }
                 len = RP_MIN(len, RACE_CHUNKS * CHUNK - off);
                 unsigned kind = (unsigned)rand_r(&seed) % 10;
                 if (kind == 0) {
@@ -333,7 +349,8 @@ static void *race_writer(void *userdata)
                                               : rp_disk_image_write_nosync(w->img, off, buf,
                                                                            (size_t)len);
                 }
-                w->writes++;
+                if (after)
+                        __atomic_fetch_add(&race_after_cut, 1, __ATOMIC_RELAXED);
         }
         return NULL;
 }
@@ -345,6 +362,11 @@ static void *race_reader(void *userdata)
         if (!buf) {
                 w->result = -ENOMEM;
                 return NULL;
+        }
+        for (int i = 0; i < 30000; i++) { /* at most 30 s */
+                if (__atomic_load_n(&race_after_cut, __ATOMIC_RELAXED) >= RACE_WRITES_FIRST)
+                        break;
+                usleep(1000);
         }
         for (;;) {
                 uint64_t c;
@@ -377,7 +399,7 @@ static void race_run(void **state, bool full)
         if (!full)
                 clean_map(img);
 
-        race writers[2] = { { .img = img, .seed = 1 }, { .img = img, .seed = 2 } };
+        race writers[2] = { { .img = img, .seed = 1 }, { .img = img, .seed = 2, .down = true } };
         pthread_t wt[2], rt[2];
         for (int i = 0; i < 2; i++)
                 assert_int_equal(pthread_create(&wt[i], NULL, race_writer, &writers[i]), 0);
@@ -394,6 +416,9 @@ static void race_run(void **state, bool full)
         assert_int_equal(rp_disk_capture_begin(img, full, &cap), 0);
         rp_usec_t t1 = rp_now_monotonic();
         rp_disk_image_release(img);
+        __atomic_store_n(&race_after_cut, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&writers[0].cut, true, __ATOMIC_RELEASE);
+        __atomic_store_n(&writers[1].cut, true, __ATOMIC_RELEASE);
         print_message("        cut with 2 writers running: begin %llu us\n",
                       (unsigned long long)(t1 - t0));
 
@@ -419,7 +444,7 @@ static void race_run(void **state, bool full)
                       "capture, %llu chunks preserved\n",
                       full ? "full" : "incremental",
                       (unsigned long long)(readers[0].yielded + readers[1].yielded),
-                      (unsigned long long)(writers[0].writes + writers[1].writes),
+                      (unsigned long long)__atomic_load_n(&race_after_cut, __ATOMIC_RELAXED),
                       (unsigned long long)preserved);
         for (int i = 0; i < 2; i++) {
                 assert_int_equal(writers[i].result, 0);
