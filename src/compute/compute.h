@@ -102,6 +102,9 @@ json_t *rp_compute_rp_present(const char *api_version, rp_resource *rp, bool ins
 int rp_compute_rps_check_no_sas(rp_arm_req *r, rp_region *reg, const char *rpc_key,
                                 const char *rp_key);
 int rp_job_rpc_delete(rp_service *svc, rp_region *reg, rp_operation *op);
+/** Delete a collection with its restore points (records and manifests); the caller holds the
+ *  model lock and has the region's garbage collection run afterwards. */
+int rp_compute_rpc_remove(rp_region *reg, const char *rpc_key);
 int rp_job_rp_delete(rp_service *svc, rp_region *reg, rp_operation *op);
 int rp_job_rp_capture(rp_service *svc, rp_region *reg, rp_operation *op);
 int rp_job_disk_restore(rp_service *svc, rp_region *reg, rp_operation *op);

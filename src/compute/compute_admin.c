@@ -165,11 +165,13 @@ int rp_job_region_gc(rp_service *svc, rp_region *reg, rp_operation *op)
         (void)rp_store_stats(reg->store, &after);
         return rp_arm_op_finish(
                 reg, op, "Succeeded", 200,
-                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "chunksBefore",
+                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "chunksBefore",
                           (json_int_t)before.chunks, "chunksAfter", (json_int_t)after.chunks,
                           "packsBefore", (json_int_t)before.packs, "packsAfter",
                           (json_int_t)after.packs, "packBytesBefore",
                           (json_int_t)before.pack_bytes, "packBytesAfter",
-                          (json_int_t)after.pack_bytes),
+                          (json_int_t)after.pack_bytes, "storedBytesBefore",
+                          (json_int_t)before.stored_bytes, "storedBytesAfter",
+                          (json_int_t)after.stored_bytes),
                 RP_EC_NONE, NULL);
 }

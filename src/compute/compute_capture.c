@@ -76,8 +76,15 @@ static int fail_point(rp_region *reg, rp_operation *op, rp_resource *rp, enum rp
 {
         log_warning("restore point '%s' failed: %s", rp ? rp->id : op->resource_key, msg);
         if (rp) {
+                RP_COMPUTE_MODEL_LOCK();
+                /* a DELETE accepted meanwhile stays visible (Deleting) until its job runs */
+                _cleanup_(rp_resource_freep) rp_resource *cur = NULL;
+                bool deleting = rp_db_res_get(reg->db, rp->key, &cur) == 0 &&
+                                rp_streq(json_string_value(rp_json_get_path(
+                                                 cur->body, "properties.provisioningState")),
+                                         "Deleting");
                 json_object_set_new(json_object_get(rp->body, "properties"), "provisioningState",
-                                    json_string("Failed"));
+                                    json_string(deleting ? "Deleting" : "Failed"));
                 json_object_set_new(rp->internal, "error",
                                     json_pack("{s:s, s:s}", "code", rp_ec_code(ec), "message",
                                               msg));
@@ -274,6 +281,13 @@ static int commit_tx(rp_db *db, void *ud)
         struct commit_ctx *x = ud;
         capture *c = x->c;
         json_t *time = rp_json_get_path(x->rp->body, "properties.timeCreated");
+        /* a DELETE accepted during the capture stays visible (Deleting) until its job runs */
+        _cleanup_(rp_resource_freep) rp_resource *cur = NULL;
+        if (rp_db_res_get(db, x->rp->key, &cur) == 0 &&
+            rp_streq(json_string_value(rp_json_get_path(cur->body, "properties.provisioningState")),
+                     "Deleting"))
+                json_object_set_new(json_object_get(x->rp->body, "properties"),
+                                    "provisioningState", json_string("Deleting"));
         for (size_t i = 0; i < c->n; i++) {
                 cap_disk *d = &c->disks[i];
                 _cleanup_(rp_resource_freep) rp_resource *drp = rp_compute_resource_new(
@@ -387,6 +401,9 @@ int rp_job_rp_capture(rp_service *svc, rp_region *reg, rp_operation *op)
                 return rp_arm_op_finish(reg, op, "Failed", 0, NULL, RP_EC_CAPTURE_FAILED,
                                         json_string_value(rp_json_get_path(rp->internal,
                                                                            "error.message")));
+        if (rp_streq(state, "Deleting"))
+                return rp_arm_op_finish(reg, op, "Failed", 0, NULL, RP_EC_RESOURCE_NOT_FOUND,
+                                        "The restore point was deleted before its capture.");
 
         const char *vm_key = json_string_value(json_object_get(rp->internal, "vm_key"));
         _cleanup_(rp_resource_freep) rp_resource *vm = NULL;
@@ -489,7 +506,11 @@ int rp_job_rp_capture(rp_service *svc, rp_region *reg, rp_operation *op)
                                                        c.disks[i].drp_id));
         json_object_set_new(rp->internal, "disks", disks);
         struct commit_ctx x = { .c = &c, .rp = rp };
-        k = rp_db_run_tx(reg->db, commit_tx, &x);
+        {
+                /* the disks' records are read and written back (base_drp) */
+                RP_COMPUTE_MODEL_LOCK();
+                k = rp_db_run_tx(reg->db, commit_tx, &x);
+        }
         if (k < 0) {
                 msg = "Recording the restore point failed.";
                 json_object_set_new(props, "provisioningState", json_string("Creating"));
@@ -497,7 +518,7 @@ int rp_job_rp_capture(rp_service *svc, rp_region *reg, rp_operation *op)
         }
         for (size_t i = 0; i < c.n; i++)
                 if (rp_disk_capture_commit(c.disks[i].cap) < 0)
-                        log_warning("restore point '%s': dropping the pending dirty bits of "
+                        log_warning("restore point '%s': dropping the captured dirty bits of "
                                     "disk '%s' failed, ignoring: the next point reads more",
                                     rp->id, c.disks[i].disk->id);
         log_info("restore point '%s' captured: %zu disk(s), %" PRIu64 " chunk(s) read, "

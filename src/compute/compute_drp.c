@@ -20,12 +20,22 @@ static char *rp_key_of(rp_arm_req *r)
 }
 
 /* Load the restore point of the path (cap[0..3]); replies on failure. */
-static int parent_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret_rp)
+static bool being_deleted(const rp_resource *res)
+{
+        return rp_streq(json_string_value(rp_json_get_path(res->body,
+                                                           "properties.provisioningState")),
+                        "Deleting");
+}
+
+static int parent_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret_rp,
+                       bool *ret_deleting)
 {
         _cleanup_(rp_resource_freep) rp_resource *rpc = NULL;
         rp_region *reg;
         if (rp_compute_rpc_load(r, &reg, &rpc) < 0)
                 return -ENOENT;
+        if (ret_deleting)
+                *ret_deleting = being_deleted(rpc);
         _cleanup_free_ char *key = rp_key_of(r);
         int k = key ? rp_db_res_get(reg->db, key, ret_rp) : -ENOENT;
         if (k == -ENOENT) {
@@ -43,12 +53,17 @@ static int parent_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret_rp)
         return 0;
 }
 
-static int drp_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret)
+/* Load the disk restore point of the path; replies on failure. @p ret_deleting (may be NULL):
+ * whether its restore point or collection is being deleted. */
+static int drp_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret, bool *ret_deleting)
 {
         _cleanup_(rp_resource_freep) rp_resource *rp = NULL;
         rp_region *reg;
-        if (parent_load(r, &reg, &rp) < 0)
+        bool deleting = false;
+        if (parent_load(r, &reg, &rp, &deleting) < 0)
                 return -ENOENT;
+        if (ret_deleting)
+                *ret_deleting = deleting || being_deleted(rp);
         _cleanup_free_ char *id = rp_arm_id_make(
                 r->cap[0], r->cap[1], "Microsoft.Compute", "restorePointCollections", r->cap[2],
                 "restorePoints", r->cap[3], "diskRestorePoints", r->cap[4], NULL);
@@ -75,7 +90,7 @@ void rp_h_drp_get(rp_arm_req *r)
 {
         _cleanup_(rp_resource_freep) rp_resource *res = NULL;
         rp_region *reg;
-        if (drp_load(r, &reg, &res) < 0)
+        if (drp_load(r, &reg, &res, NULL) < 0)
                 return;
         rp_arm_reply_json(r, 200, drp_present(r, res));
 }
@@ -84,7 +99,7 @@ void rp_h_drp_list(rp_arm_req *r)
 {
         _cleanup_(rp_resource_freep) rp_resource *rp = NULL;
         rp_region *reg;
-        if (parent_load(r, &reg, &rp) < 0)
+        if (parent_load(r, &reg, &rp, NULL) < 0)
                 return;
         rp_resource **list = NULL;
         size_t n = 0;
@@ -103,6 +118,7 @@ void rp_h_drp_list(rp_arm_req *r)
 
 void rp_h_drp_grant(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         const char *access = NULL;
         int64_t duration = 0;
         const rp_json_spec spec[] = {
@@ -128,8 +144,16 @@ void rp_h_drp_grant(rp_arm_req *r)
         }
         _cleanup_(rp_resource_freep) rp_resource *res = NULL;
         rp_region *reg;
-        if (drp_load(r, &reg, &res) < 0)
+        bool deleting = false;
+        if (drp_load(r, &reg, &res, &deleting) < 0)
                 return;
+        if (deleting) {
+                rp_arm_reply_error(r, RP_EC_CONFLICT, NULL,
+                                   "The restore point of disk restore point '%s' is being "
+                                   "deleted.",
+                                   r->cap[4]);
+                return;
+        }
         if (!json_is_true(json_object_get(res->internal, "committed"))) {
                 rp_arm_reply_error(r, RP_EC_RP_NOT_READY, NULL,
                                    "The disk restore point '%s' is not complete: its data is "
@@ -164,9 +188,10 @@ void rp_h_drp_grant(rp_arm_req *r)
 
 void rp_h_drp_revoke(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         _cleanup_(rp_resource_freep) rp_resource *res = NULL;
         rp_region *reg;
-        if (drp_load(r, &reg, &res) < 0)
+        if (drp_load(r, &reg, &res, NULL) < 0)
                 return;
         json_int_t gen = json_integer_value(json_object_get(res->internal, "generation"));
         json_object_set_new(res->internal, "generation", json_integer(gen + 1));

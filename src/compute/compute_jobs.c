@@ -72,8 +72,8 @@ int rp_job_disk_copy(rp_service *svc, rp_region *reg, rp_operation *op)
         int c = rp_db_res_get(reg->db, op->resource_key, &res);
         if (c < 0 && c != -ENOENT)
                 return c;
-        bool ours = c == 0 &&
-                    rp_streq(json_string_value(json_object_get(res->internal, "uuid")), uuid);
+        bool ours =
+                c == 0 && rp_streq(json_string_value(json_object_get(res->internal, "uuid")), uuid);
         if (k == -ENOENT || !ours) {
                 (void)rp_disk_image_remove(dst);
                 if (ours) {
@@ -174,6 +174,26 @@ int rp_job_group_delete(rp_service *svc, rp_region *home, rp_operation *op)
         static const char *const order[] = { RP_TYPE_VM, RP_TYPE_DISK };
         for (size_t i = 0; i < svc->n_regions; i++) {
                 rp_region *reg = svc->regions[i];
+                /* restore point collections first; their chunks go at the region's next gc,
+                 * which runs on that region's own worker (never beside its captures) */
+                rp_resource **rpcs = NULL;
+                size_t n_rpcs = 0;
+                rp_db_filter cf = { .type = RP_TYPE_RPC, .sub = sub, .rg = rg };
+                int r = rp_db_res_list(reg->db, &cf, &rpcs, &n_rpcs);
+                if (r < 0)
+                        return r;
+                for (size_t j = 0; j < n_rpcs && r >= 0; j++)
+                        r = rp_compute_rpc_remove(reg, rpcs[j]->key);
+                rp_resource_list_free(rpcs, n_rpcs);
+                if (r < 0)
+                        return r;
+                if (n_rpcs > 0) {
+                        _cleanup_(rp_operation_freep) rp_operation *gc = NULL;
+                        r = rp_arm_op_create(svc, reg, "admin", "region.gc", NULL, NULL, true,
+                                             &gc);
+                        if (r < 0)
+                                return r;
+                }
                 for (size_t t = 0; t < ELEMENTSOF(order); t++) {
                         rp_resource **list = NULL;
                         size_t n = 0;

@@ -133,6 +133,29 @@ int rp_compute_restore_image(rp_region *reg, rp_resource *drp, const char *path,
         return k;
 }
 
+/* Whether the placeholder record of the disk being restored (provisioningState Updating,
+ * written by the handler) is still there and ours: the disk may have gone with its group
+ * meanwhile, and a new disk of the same name must not be touched. Caller holds the model
+ * lock. @return 1, 0, or <0. */
+static int placeholder_ours(rp_region *reg, const char *key, const char *uuid)
+{
+        _cleanup_(rp_resource_freep) rp_resource *res = NULL;
+        int k = rp_db_res_get(reg->db, key, &res);
+        if (k == -ENOENT)
+                return 0;
+        if (k < 0)
+                return k;
+        return rp_streq(json_string_value(json_object_get(res->internal, "uuid")), uuid);
+}
+
+/* Drop the placeholder of a failed restore (if still ours). */
+static void drop_placeholder(rp_region *reg, const char *key, const char *uuid)
+{
+        RP_COMPUTE_MODEL_LOCK();
+        if (uuid && placeholder_ours(reg, key, uuid) > 0)
+                (void)rp_db_res_delete(reg->db, key);
+}
+
 int rp_job_disk_restore(rp_service *svc, rp_region *reg, rp_operation *op)
 {
         json_t *body = json_object_get(op->args, "body");
@@ -141,7 +164,7 @@ int rp_job_disk_restore(rp_service *svc, rp_region *reg, rp_operation *op)
         const char *drp_key = json_string_value(json_object_get(op->args, "drp_key"));
         _cleanup_(rp_resource_freep) rp_resource *drp = NULL;
         if (!uuid || !drp_key || rp_db_res_get(reg->db, drp_key, &drp) < 0) {
-                (void)rp_db_res_delete(reg->db, op->resource_key);
+                drop_placeholder(reg, op->resource_key, uuid);
                 return rp_arm_op_finish(reg, op, "Failed", 0, NULL, RP_EC_RESOURCE_NOT_FOUND,
                                         "The disk restore point was deleted before the restore "
                                         "finished.");
@@ -152,7 +175,7 @@ int rp_job_disk_restore(rp_service *svc, rp_region *reg, rp_operation *op)
         _cleanup_(rp_manifest_freep) rp_manifest *m = NULL;
         int k = mpath && path ? rp_manifest_read_file(mpath, &m) : -ENOMEM;
         if (k < 0) {
-                (void)rp_db_res_delete(reg->db, op->resource_key);
+                drop_placeholder(reg, op->resource_key, uuid);
                 return rp_arm_op_finish(reg, op, "Failed", 0, NULL, RP_EC_RESTORE_FAILED,
                                         "The manifest of the disk restore point cannot be read.");
         }
@@ -162,7 +185,7 @@ int rp_job_disk_restore(rp_service *svc, rp_region *reg, rp_operation *op)
         if (k < 0) {
                 /* nothing of the failed disk stays: not its image, not its record */
                 (void)rp_disk_image_remove(path);
-                (void)rp_db_res_delete(reg->db, op->resource_key);
+                drop_placeholder(reg, op->resource_key, uuid);
                 char msg[256];
                 if (k == -EBADMSG)
                         snprintf(msg, sizeof msg,
@@ -194,11 +217,24 @@ int rp_job_disk_restore(rp_service *svc, rp_region *reg, rp_operation *op)
         res->internal = json_deep_copy(internal);
         json_object_set_new(json_object_get(res->body, "properties"), "provisioningState",
                             json_string("Succeeded"));
-        k = rp_db_kv_put(reg->db, map, res->key);
-        if (k >= 0)
-                k = rp_db_res_put(reg->db, res);
-        if (k < 0)
-                return k;
+        {
+                RP_COMPUTE_MODEL_LOCK();
+                k = placeholder_ours(reg, op->resource_key, uuid);
+                if (k < 0)
+                        return k;
+                if (k == 0) {
+                        (void)rp_disk_image_remove(path);
+                        return rp_arm_op_finish(reg, op, "Failed", 0, NULL,
+                                                RP_EC_RESOURCE_NOT_FOUND,
+                                                "The disk was deleted before its restore "
+                                                "finished.");
+                }
+                k = rp_db_kv_put(reg->db, map, res->key);
+                if (k >= 0)
+                        k = rp_db_res_put(reg->db, res);
+                if (k < 0)
+                        return k;
+        }
         size_t n = 0;
         rp_manifest_entries(m, &n);
         log_info("disk '%s' restored: %zu chunk(s) in %.1f ms", res->id, n,

@@ -50,6 +50,9 @@ static json_t *instance_view(rp_resource *rp)
                 json_array_append_new(statuses,
                                       status_entry("ProvisioningState/failed", "Error",
                                                    "Provisioning failed", msg, time));
+        else if (rp_streq(state, "Deleting"))
+                json_array_append_new(statuses, status_entry("ProvisioningState/deleting",
+                                                             "Info", "Deleting", NULL, time));
         else
                 json_array_append_new(statuses, status_entry("ProvisioningState/creating",
                                                              "Info", "Creating", NULL, time));
@@ -162,6 +165,7 @@ static int count_points(rp_region *reg, const char *sub, struct vm_points *c)
 
 void rp_h_rp_put(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         json_t *exclude = NULL;
         const char *mode = NULL, *source_rp = NULL;
         const rp_json_spec spec[] = {
@@ -238,6 +242,14 @@ void rp_h_rp_put(rp_arm_req *r)
                 return;
         }
         if (cur) {
+                const char *st = json_string_value(
+                        rp_json_get_path(cur->body, "properties.provisioningState"));
+                if (rp_streq(st, "Deleting")) {
+                        rp_arm_reply_error(r, RP_EC_CONFLICT, NULL,
+                                           "The restore point '%s' is being deleted.",
+                                           r->cap[3]);
+                        return;
+                }
                 if (!json_equal(shape, json_object_get(cur->internal, "request"))) {
                         rp_arm_reply_error(r, RP_EC_OPERATION_NOT_ALLOWED, NULL,
                                            "Restore point '%s' already exists with other "
@@ -376,6 +388,7 @@ int rp_compute_rps_check_no_sas(rp_arm_req *r, rp_region *reg, const char *rpc_k
 
 void rp_h_rp_delete(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         _cleanup_(rp_resource_freep) rp_resource *rpc = NULL;
         rp_region *reg;
         _cleanup_free_ char *cid = rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute",
@@ -397,8 +410,14 @@ void rp_h_rp_delete(rp_arm_req *r)
         }
         if (rp_compute_rps_check_no_sas(r, reg, rpc->key, rp->key) < 0)
                 return;
+        /* Deleting from now on: no new SAS on its disk restore points, no re-PUT. */
+        json_object_set_new(json_object_get(rp->body, "properties"), "provisioningState",
+                            json_string("Deleting"));
         _cleanup_(rp_operation_freep) rp_operation *op = NULL;
-        k = rp_arm_op_create(r->svc, reg, rp->sub, "rp.delete", rp->key, NULL, true, &op);
+        k = rp_db_res_put(reg->db, rp);
+        if (k >= 0)
+                k = rp_arm_op_create(r->svc, reg, rp->sub, "rp.delete", rp->key, NULL, true,
+                                     &op);
         if (k < 0) {
                 rp_arm_reply_internal(r, k, "restore point delete");
                 return;

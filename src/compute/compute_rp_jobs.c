@@ -43,18 +43,23 @@ static int rp_remove(rp_region *reg, const char *rp_key)
 
 int rp_job_rp_delete(rp_service *svc, rp_region *reg, rp_operation *op)
 {
-        int k = rp_remove(reg, op->resource_key);
-        if (k < 0)
-                return k;
+        {
+                /* the records go under the model lock (a grant must not write a disk restore
+                 * point back); the space is reclaimed outside it */
+                RP_COMPUTE_MODEL_LOCK();
+                int k = rp_remove(reg, op->resource_key);
+                if (k < 0)
+                        return k;
+        }
         rp_region_gc(reg);
         return rp_arm_op_finish(reg, op, "Succeeded", 200, NULL, RP_EC_NONE, NULL);
 }
 
-int rp_job_rpc_delete(rp_service *svc, rp_region *reg, rp_operation *op)
+int rp_compute_rpc_remove(rp_region *reg, const char *rpc_key)
 {
         rp_resource **list = NULL;
         size_t n = 0;
-        rp_db_filter f = { .type = RP_TYPE_RP, .parent_key = op->resource_key };
+        rp_db_filter f = { .type = RP_TYPE_RP, .parent_key = rpc_key };
         int k = rp_db_res_list(reg->db, &f, &list, &n);
         if (k < 0)
                 return k;
@@ -62,9 +67,18 @@ int rp_job_rpc_delete(rp_service *svc, rp_region *reg, rp_operation *op)
                 k = rp_remove(reg, list[i]->key);
         rp_resource_list_free(list, n);
         if (k >= 0)
-                k = rp_db_res_delete(reg->db, op->resource_key);
-        if (k < 0)
-                return k;
+                k = rp_db_res_delete(reg->db, rpc_key);
+        return k < 0 ? k : 0;
+}
+
+int rp_job_rpc_delete(rp_service *svc, rp_region *reg, rp_operation *op)
+{
+        {
+                RP_COMPUTE_MODEL_LOCK();
+                int k = rp_compute_rpc_remove(reg, op->resource_key);
+                if (k < 0)
+                        return k;
+        }
         rp_region_gc(reg);
         return rp_arm_op_finish(reg, op, "Succeeded", 200, NULL, RP_EC_NONE, NULL);
 }

@@ -77,6 +77,7 @@ static int rpc_source(rp_arm_req *r, const char *source_id, rp_region *reg, json
 
 void rp_h_rpc_put(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         const char *location = NULL, *source_id = NULL;
         json_t *tags = NULL;
         const rp_json_spec spec[] = {
@@ -202,6 +203,7 @@ void rp_h_rpc_get(rp_arm_req *r)
 
 void rp_h_rpc_patch(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         json_t *tags = NULL;
         const char *source_id = NULL;
         const rp_json_spec spec[] = {
@@ -235,6 +237,7 @@ void rp_h_rpc_patch(rp_arm_req *r)
 
 void rp_h_rpc_delete(rp_arm_req *r)
 {
+        RP_COMPUTE_MODEL_LOCK();
         _cleanup_(rp_resource_freep) rp_resource *res = NULL;
         rp_region *reg;
         _cleanup_free_ char *id = rpc_id(r);

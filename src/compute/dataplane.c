@@ -46,6 +46,24 @@ static void page_write_free(void *p)
         rp_free(w);
 }
 
+/* The access generation travels in "si" (signedIdentifier, Azure's handle for a revocable
+ * SAS), not in the "sk" rp_sas_sign() writes: blob clients (azure-storage-blob, AzCopy's Go
+ * SDK) rebuild the query from the SAS fields they know and drop the others, and without the
+ * generation the signature cannot be checked. The string-to-sign is unchanged; "sk" is still
+ * accepted. Both keys are two letters, so the rename is done in place. */
+static void sas_query_portable(char *query)
+{
+        char *p = strstr(query, "&sk=");
+        if (p)
+                p[2] = 'i';
+}
+
+static const char *sas_generation(rp_arm_req *r)
+{
+        const char *v = rp_http_query(r->http, "si");
+        return v ? v : rp_http_query(r->http, "sk");
+}
+
 char *rp_dataplane_sas_url(rp_arm_req *r, rp_region *reg, const char *disk_uuid, const char *perms,
                            uint64_t expiry_sec, uint64_t generation)
 {
@@ -54,6 +72,7 @@ char *rp_dataplane_sas_url(rp_arm_req *r, rp_region *reg, const char *disk_uuid,
         if (!resource || rp_sas_sign(r->svc->sas_key, sizeof r->svc->sas_key, resource, perms,
                                      expiry_sec, generation, &query) < 0)
                 return NULL;
+        sas_query_portable(query);
         _cleanup_free_ char *base = rp_arm_base_url(r);
         return base ? rp_asprintf("%s/data/%s?%s", base, resource, query) : NULL;
 }
@@ -79,12 +98,9 @@ static int authorise(rp_arm_req *r, bool want_write, rp_region **ret_reg, rp_res
         _cleanup_free_ char *resource = rp_asprintf("%s/disks/%s", reg->name, r->cap[1]);
         rp_sas_grant g;
         int k = resource ? rp_sas_verify(r->svc->sas_key, sizeof r->svc->sas_key, resource,
-                                         rp_http_query(r->http, "sv"),
-                                         rp_http_query(r->http, "sr"),
-                                         rp_http_query(r->http, "sp"),
-                                         rp_http_query(r->http, "se"),
-                                         rp_http_query(r->http, "sk"),
-                                         rp_http_query(r->http, "sig"),
+                                         rp_http_query(r->http, "sv"), rp_http_query(r->http, "sr"),
+                                         rp_http_query(r->http, "sp"), rp_http_query(r->http, "se"),
+                                         sas_generation(r), rp_http_query(r->http, "sig"),
                                          rp_now_realtime() / RP_USEC_PER_SEC, &g)
                          : -ENOMEM;
         if (k == -ETIME) {
@@ -353,6 +369,18 @@ void rp_h_data_get(rp_arm_req *r)
         _cleanup_(rp_resource_freep) rp_resource *res = NULL;
         if (authorise(r, false, &reg, &res) < 0)
                 return;
+        /* Only the blob itself is served. A comp= we do not implement (pagelist, metadata,
+         * ...) must not be answered with the whole disk: azure-storage-blob asks for the page
+         * list of a page blob before a download and falls back to plain ranged reads on an
+         * error, but would otherwise read the full disk. */
+        const char *comp = rp_http_query(r->http, "comp");
+        if (comp) {
+                rp_arm_reply_error(r, RP_EC_DATA_INVALID_QUERY, "comp",
+                                   "The value for the query parameter 'comp' is not supported "
+                                   "on a disk: '%s'.",
+                                   comp);
+                return;
+        }
         _cleanup_(rp_disk_image_unrefp) rp_disk_image *img = NULL;
         if (open_image(r, reg, &img) < 0)
                 return;
@@ -364,9 +392,12 @@ void rp_h_data_get(rp_arm_req *r)
                                    "The range must be 'bytes=<first>-<last>'.");
                 return;
         }
-        if (k > 0 && open_ended)
+        /* A range that starts inside the disk and ends past it is served up to the end (as
+         * Blob storage and RFC 9110 do): azure-storage-blob asks for its first 32 MiB chunk
+         * that way, and takes a 416 for "the blob is empty". */
+        if (k > 0 && (open_ended || last >= size))
                 last = size ? size - 1 : 0;
-        if (k > 0 && (first >= size || last >= size)) {
+        if (k > 0 && first >= size) {
                 rp_arm_reply_error(r, RP_EC_DATA_INVALID_RANGE, "Range", NULL);
                 return;
         }
@@ -401,6 +432,7 @@ char *rp_dataplane_drp_sas_url(rp_arm_req *r, rp_region *reg, const char *drp_uu
         if (!resource || rp_sas_sign(r->svc->sas_key, sizeof r->svc->sas_key, resource, "r",
                                      expiry_sec, generation, &query) < 0)
                 return NULL;
+        sas_query_portable(query);
         _cleanup_free_ char *base = rp_arm_base_url(r);
         return base ? rp_asprintf("%s/data/%s?%s", base, resource, query) : NULL;
 }
@@ -463,8 +495,7 @@ void rp_h_data_drp_get(rp_arm_req *r)
                         ? rp_sas_verify(r->svc->sas_key, sizeof r->svc->sas_key, resource,
                                         rp_http_query(r->http, "sv"), rp_http_query(r->http, "sr"),
                                         rp_http_query(r->http, "sp"), rp_http_query(r->http, "se"),
-                                        rp_http_query(r->http, "sk"),
-                                        rp_http_query(r->http, "sig"),
+                                        sas_generation(r), rp_http_query(r->http, "sig"),
                                         rp_now_realtime() / RP_USEC_PER_SEC, &g)
                         : -ENOENT;
         if (k == -ETIME) {

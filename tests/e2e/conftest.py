@@ -96,6 +96,8 @@ class Rpd:
 
     def session(self, sub=SUB, token=None):
         s = requests.Session()
+        # with REQUESTS_CA_BUNDLE in the environment requests ignores Session.verify
+        s.trust_env = False
         s.verify = self.ca
         s.headers["Authorization"] = "Bearer " + (token or self.token(sub))
         return s
@@ -156,6 +158,21 @@ def rpd(tmp_path):
     # sanitizer builds: no report may appear in the log
     log = d.log()
     assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
+    assert "ERROR: LeakSanitizer" not in log, log
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    """One rpd shared by the tests of a module (e.g. the error paths, which must not disturb
+    each other and end by checking that the server still serves)."""
+    d = Rpd(tmp_path_factory.mktemp("rpd") / "data").start()
+    yield d
+    if d.proc:
+        rc = d.stop()
+        assert rc == 0, "rpd exited with %s on SIGTERM; log:\n%s" % (rc, d.log())
+    log = d.log()
+    assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
+    assert "ERROR: LeakSanitizer" not in log, log
 
 
 def rg_path(name, sub=SUB):

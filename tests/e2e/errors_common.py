@@ -1,5 +1,5 @@
-"""Helpers of the error-path tests (test_errors*.py): one rpd per module, requests that always
-send x-ms-client-request-id, and the check of the ARM error envelope."""
+"""Helpers of the error-path tests (test_errors*.py): requests that always send
+x-ms-client-request-id, the check of the ARM error envelope, hand-made tokens and SAS."""
 import base64
 import hashlib
 import hmac
@@ -9,31 +9,15 @@ import time
 import urllib.parse
 import uuid
 
-import pytest
 import requests
 
-from conftest import Rpd
-
 CLIENT_ID_HEADER = "x-ms-client-request-id"
-
-
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    """One rpd for the whole module (the error paths must not disturb each other, and the
-    last test of each module checks that the server still serves)."""
-    d = Rpd(tmp_path_factory.mktemp("rpd") / "data").start()
-    yield d
-    if d.proc:
-        rc = d.stop()
-        assert rc == 0, "rpd exited with %s on SIGTERM; log:\n%s" % (rc, d.log())
-    log = d.log()
-    assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
 
 
 def call(srv, method, path, api=None, body=None, raw=None, headers=None, auth=True,
          token=None, params=None, url=None, **kw):
     """One request to @path (or the absolute @url); checks the headers every reply carries."""
-    h = {CLIENT_ID_HEADER: str(uuid.uuid4())}
+    h = {CLIENT_ID_HEADER: str(uuid.uuid4()), "x-ms-correlation-request-id": str(uuid.uuid4())}
     if auth:
         h["Authorization"] = "Bearer " + (token or srv.token())
     if headers:
@@ -48,7 +32,8 @@ def call(srv, method, path, api=None, body=None, raw=None, headers=None, auth=Tr
     r = requests.request(method, url or srv.url + path, params=p, headers=h, data=raw,
                          verify=srv.ca, **kw)
     assert r.headers.get("x-ms-request-id"), r.headers
-    assert r.headers.get("x-ms-correlation-request-id"), r.headers
+    assert r.headers.get("x-ms-correlation-request-id") == h["x-ms-correlation-request-id"], \
+        r.headers
     assert r.headers.get(CLIENT_ID_HEADER) == h[CLIENT_ID_HEADER], r.headers
     return r
 
@@ -111,11 +96,11 @@ def sas_fields(url):
 
 def sign_sas(data_dir, url, **change):
     """Re-sign the SAS @url with the daemon's key after applying @change to its fields (sp, se,
-    sk) — a SAS the server would have issued with those values."""
+    si: the disk's access generation) — a SAS the server would have issued with those values."""
     u, q = sas_fields(url)
     q.update(change)
     resource = u.path[len("/data/"):]
-    sts = "\n".join([resource, q["sp"], q["se"], q["sk"], q["sv"], q["sr"]])
+    sts = "\n".join([resource, q["sp"], q["se"], q["si"], q["sv"], q["sr"]])
     q["sig"] = b64url(hmac.new(sas_key(data_dir), sts.encode(), hashlib.sha256).digest())
     return urllib.parse.urlunsplit(u._replace(query=urllib.parse.urlencode(q)))
 

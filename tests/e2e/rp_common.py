@@ -284,3 +284,40 @@ def scrub(rpd):
 def rand(n, seed):
     """Incompressible, reproducible bytes."""
     return random.Random(seed).randbytes(n)
+
+
+def wait_log(rpd, needle, timeout=30, since=0):
+    """Wait until rpd's log (from byte @since) holds @needle."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open(rpd.log_path, "rb") as f:
+            f.seek(since)
+            if needle.encode() in f.read():
+                return True
+        time.sleep(0.002)
+    return False
+
+
+def log_size(rpd):
+    return os.path.getsize(rpd.log_path)
+
+
+def image_of(size, parts):
+    """The image a disk of @size holds after writing @parts, a list of (offset, bytes)."""
+    img = bytearray(size)
+    for off, b in parts:
+        img[off:off + len(b)] = b
+    return img
+
+
+def allocated(rpd, disk_unique_id):
+    """Bytes the image file of a disk (by uniqueId) really holds on the file system."""
+    st = os.stat(os.path.join(rpd.data, "regions", "eastus", "disks", disk_unique_id + ".img"))
+    return st.st_blocks * 512
+
+
+def err(r, status, code):
+    """Check an ARM error reply; return its message."""
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.json()["error"]["code"] == code, r.text
+    return r.json()["error"]["message"]

@@ -9,7 +9,6 @@ import threading
 import time
 import urllib.parse
 
-import pytest
 import requests
 
 from conftest import DISK_API, RG_API, SUB, disk_path, rg_path

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import COMPUTE_API, DISK_API, RG_API, SUB, Rpd, disk_path, rg_path, vm_path
-from errors_common import (call, check_error, jwt_parts, sign_jwt, srv)  # noqa: F401
+from errors_common import call, check_error, jwt_parts, sign_jwt
 
 SUB2 = "00000000-0000-0000-0000-00000000e2e2"
 RG = "errs"          # the group every test works in
@@ -126,6 +126,13 @@ def test_query_names_are_decoded_and_order_free(srv, world):
         assert "instanceView" in r.json()["properties"], qs
     r = call(srv, "GET", None, url=base + "?api-version=%s&%%24expand=everything" % COMPUTE_API)
     check_error(r, 400, "InvalidParameter", target="$expand")
+
+
+@pytest.mark.parametrize("token", ["x", "9.0", "0.abc", ".5", "0.", "-1.5",
+                                   "0.99999999999999999999"])
+def test_bad_skiptoken_is_invalid_parameter(srv, world, token):
+    r = call(srv, "GET", disk_path(RG, "")[:-1], DISK_API, params={"$skiptoken": token})
+    check_error(r, 400, "InvalidParameter", target="$skiptoken")
 
 
 # ---------------------------------------------------------------- bodies
@@ -731,8 +738,7 @@ def test_missing_authorization_is_401(srv, world):
 ])
 def test_bad_authorization_header_is_401(srv, world, value):
     r = call(srv, "GET", rg_path(RG), RG_API, auth=False, headers={"Authorization": value})
-    e = check_error(r, 401, r.json()["error"]["code"] if r.status_code == 401 else "?")
-    assert e["code"] in ("InvalidAuthenticationToken", "AuthenticationFailed"), e
+    check_error(r, 401, "InvalidAuthenticationToken")
     assert "claims=" not in r.headers.get("WWW-Authenticate", "")
 
 
@@ -773,7 +779,8 @@ def test_forged_tokens_are_401(srv, world):
     for name, (hh, pp, code) in cases.items():
         tok = sign_jwt(srv.data, hh, pp)
         r = call(srv, "GET", rg_path(RG), RG_API, token=tok)
-        check_error(r, 401, code), name
+        assert r.status_code == 401, (name, r.text)
+        check_error(r, 401, code)
     # tampering with a signed token: claims changed after signing, alg none, HS256
     tampered = ".".join([good.split(".")[0],
                          b64url(json.dumps(dict(p, xms_rpd_subs=[SUB, SUB2])).encode()), sig])
@@ -785,7 +792,9 @@ def test_forged_tokens_are_401(srv, world):
         check_error(r, 401, "InvalidAuthenticationToken")
 
 
-def test_token_from_rpctl_with_short_lifetime_expires(srv, world):
+def test_rpctl_token_lifetime_sets_its_expiry(srv, world):
+    """An expired token is tested above with a hand-signed one: like Entra ID, rpd allows 5
+    minutes of clock skew, so a token issued for 1 s is still good 2 s later."""
     import conftest
     tok = subprocess.check_output([conftest.RPCTL_BIN, "token", "--data", srv.data,
                                    "--subscription", SUB, "--lifetime", "1"]).decode().strip()
@@ -876,6 +885,40 @@ def test_body_over_8_mib_is_413_and_the_server_still_serves(srv, world):
     r = call(srv, "PUT", rg_path("nearcap"), RG_API, ok)
     assert r.status_code in (201, 400), r.text  # served (managedBy may be refused), not 413
     assert get(srv, rg_path(RG), RG_API).status_code == 200
+
+
+@pytest.mark.parametrize("case", ["api_version", "token", "path", "method", "subscription"])
+def test_refusal_of_a_request_with_a_large_body_reaches_the_client(srv, world, case):
+    """The request is refused when its headers are in, but the client (like azure-core) sends
+    the whole body before reading: the server must read the body and then answer, not hang up
+    on the client (which would then see a broken connection instead of the error)."""
+    body = {"location": "eastus", "tags": {}, "properties": {"pad": "p" * (2 * 1024 * 1024)}}
+    path, api, token, method = rg_path("bigbody"), RG_API, None, "PUT"
+    status, code = {"api_version": (400, "InvalidApiVersionParameter"),
+                    "token": (401, "InvalidAuthenticationToken"),
+                    "path": (404, "NotFound"), "method": (405, "MethodNotAllowed"),
+                    "subscription": (403, "AuthorizationFailed")}[case]
+    if case == "api_version":
+        api = "2000-01-01"
+    elif case == "token":
+        token = "not.a.token"
+    elif case == "path":
+        path = "/subscriptions/%s/nothing/here" % SUB
+    elif case == "method":
+        method = "POST"
+    else:
+        token = srv.token(SUB2)
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = srv.ca
+    for _ in range(2):  # twice on one keep-alive session
+        r = s.request(method, srv.url + path, params={"api-version": api}, json=body,
+                      headers={"Authorization": "Bearer " + (token or srv.token())})
+        check_error(r, status, code)
+    r = s.get(srv.url + rg_path(RG), params={"api-version": RG_API},
+              headers={"Authorization": "Bearer " + srv.token()})
+    assert r.status_code == 200
+    unchanged(srv, rg_path("bigbody"), RG_API, None)
 
 
 def test_huge_header_is_refused_and_the_server_still_serves(srv, world):

@@ -11,23 +11,8 @@ from conftest import DISK_API, disk_path, new_name
 from rp_common import (CHUNK, KIB, MIB, MIN_UPLOAD, PACKS, drp_of, gc, get_rp, grant,
                        make_group, make_rpc, make_vm, pack_bytes, put_pages, rand, read_all,
                        read_disk, rebase, restore_disk, revoke, rp_path, scrub, session, sha,
-                       start_restore, start_rp, upload_disk, wait_op, create_rp, op_status)
-
-
-def wait_log(rpd, needle, timeout=30, since=0):
-    """Wait until rpd's log (from byte @since) holds @needle."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with open(rpd.log_path, "rb") as f:
-            f.seek(since)
-            if needle.encode() in f.read():
-                return True
-        time.sleep(0.002)
-    return False
-
-
-def log_size(rpd):
-    return os.path.getsize(rpd.log_path)
+                       start_restore, start_rp, upload_disk, wait_op, create_rp, op_status,
+                       wait_log, log_size)
 
 
 def manifests(rpd):
@@ -40,13 +25,15 @@ def assert_no_orphans(rpd):
     sc = scrub(rpd)
     assert sc["badChunks"] == 0, sc
     assert sc["checkedChunks"] == rep["chunksAfter"], (sc, rep)
+    # what is left in the packs besides live records: at most half of a pack is dead after gc
+    assert rep["packBytesAfter"] - rep["storedBytesAfter"] <= rep["packBytesAfter"] // 2, rep
+    print("gc", rep)
     return rep, sc
 
 
 # ---------------------------------------------------------------- kill -9 during capture
 
 def test_kill9_during_capture_point_reruns_or_fails_cleanly(rpd):
-    t0 = time.time()
     rg = new_name("rg")
     make_group(rpd, rg)
     size = 64 * MIB
@@ -67,12 +54,16 @@ def test_kill9_during_capture_point_reruns_or_fails_cleanly(rpd):
         im[8 * MIB:56 * MIB] = new
         revoke(rpd, rg, name)
 
-    # kill -9 once the cut is taken, while the chunks are being read
+    # kill -9 in the middle of the capture: after the cut, once about a fifth of the 96 MiB
+    # it reads are in the packs
     p1_id = rp_path(rg, "coll", "p1")
-    mark = log_size(rpd)
+    mark, packs0 = log_size(rpd), pack_bytes(rpd)
     r = start_rp(rpd, rg, "coll", "p1")
     assert r.status_code == 201, r.text
     assert wait_log(rpd, "restore point '%s': cut" % p1_id, since=mark), rpd.log()
+    deadline = time.time() + 30
+    while pack_bytes(rpd) < packs0 + 20 * MIB and time.time() < deadline:
+        time.sleep(0.002)
     rpd.kill9()
     with open(rpd.log_path, "rb") as f:
         f.seek(mark)
@@ -125,13 +116,11 @@ def test_kill9_during_capture_point_reruns_or_fails_cleanly(rpd):
     rep = gc(rpd)
     assert rep["chunksAfter"] == 0 and pack_bytes(rpd) <= 64 * KIB, (rep, pack_bytes(rpd))
     assert manifests(rpd) == []
-    assert time.time() - t0 < 60
 
 
 # ---------------------------------------------------------------- kill -9 during restore
 
 def test_kill9_during_restore_completes_or_fails_cleanly(rpd):
-    t0 = time.time()
     rg = new_name("rg")
     make_group(rpd, rg)
     size = 96 * MIB
@@ -178,13 +167,11 @@ def test_kill9_during_restore_completes_or_fails_cleanly(rpd):
                     % p["id"].split("/")[2], DISK_API).json()["value"]
     assert imgs == {d["properties"]["uniqueId"] + ".img" for d in disks}, (imgs, disks)
     assert_no_orphans(rpd)
-    assert time.time() - t0 < 60
 
 
 # ---------------------------------------------------------------- bit rot
 
 def test_bit_rot_in_a_pack_is_found_by_scrub_and_fails_the_restore(rpd):
-    t0 = time.time()
     rg = new_name("rg")
     make_group(rpd, rg)
     size = MIN_UPLOAD + 2 * MIB
@@ -235,4 +222,3 @@ def test_bit_rot_in_a_pack_is_found_by_scrub_and_fails_the_restore(rpd):
         else:
             assert st["status"] == "Succeeded", st
             assert sha(read_disk(rpd, rg, "r-" + name)) == sha(imgs[name])
-    assert time.time() - t0 < 60

@@ -336,6 +336,47 @@ def test_revoke_makes_old_sas_fail_and_new_sas_works(rpd):
     assert get_range(rpd, new, 0, 511).status_code == 403
 
 
+def test_disk_sas_works_with_the_azure_storage_blob_client(rpd):
+    """The SAS URL used by the blob SDK, as az and AzCopy use it: the SDK rebuilds the query
+    from the SAS fields it knows (so the access generation must travel in one of them), reads
+    page blobs after asking for their page list, and maps x-ms-error-code."""
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.storage.blob import BlobClient
+    res, cmp = rpd.sdk()
+    rg = make_group(res)
+    cmp.disks.begin_create_or_update(rg, "blob", {
+        "location": "eastus",
+        "properties": {"creationData": {"createOption": "Upload",
+                                        "uploadSizeBytes": UPLOAD_BYTES}}}).result()
+    sas = grant(cmp, rg, "blob", "Write")
+    blob = BlobClient.from_blob_url(sas, connection_verify=rpd.ca)
+    props = blob.get_blob_properties()
+    assert props.size == UPLOAD_BYTES and props.blob_type == "PageBlob"
+    head, mid = pattern(MIB, 21), pattern(8192, 22)
+    blob.upload_page(head, offset=0, length=MIB)
+    blob.upload_page(mid, offset=10 * MIB, length=8192)
+    blob.upload_page(pattern(512, 23), offset=UPLOAD_BYTES - 512, length=512)
+    blob.clear_page(offset=4096, length=4096)
+    expect = bytearray(UPLOAD_BYTES)
+    expect[0:MIB] = head
+    expect[4096:8192] = bytes(4096)
+    expect[10 * MIB:10 * MIB + 8192] = mid
+    expect[UPLOAD_BYTES - 512:] = pattern(512, 23)
+    assert blob.download_blob(offset=10 * MIB, length=8192).readall() == mid
+    assert blob.download_blob(offset=0, length=16384).readall() == bytes(expect[:16384])
+    whole = blob.download_blob(max_concurrency=4).readall()
+    assert len(whole) == UPLOAD_BYTES and whole == bytes(expect)
+    cmp.disks.begin_revoke_access(rg, "blob").result()
+    assert cmp.disks.get(rg, "blob").disk_state == "Unattached"
+    with pytest.raises(ClientAuthenticationError) as ei:
+        blob.download_blob(offset=0, length=512).readall()
+    assert ei.value.error_code == "AuthenticationFailed"
+    # no read ever served the whole disk (as answering ?comp=pagelist with the blob would)
+    reads = [l for l in rpd.log().splitlines() if "route=Data_Read" in l and "status=200" in l
+             and "method=GET" in l]
+    assert len(reads) <= 1, reads  # at most the one full download above
+
+
 # ---------------------------------------------------------------- virtual machines
 
 def vm_body(os_id, data_disks=(), location="eastus", **extra):
@@ -345,7 +386,7 @@ def vm_body(os_id, data_disks=(), location="eastus", **extra):
                                       "managedDisk": {"id": os_id}},
                            "dataDisks": list(data_disks)},
         "osProfile": {"computerName": "host1", "adminUsername": "azureuser",
-                      "adminPassword": "S3cret!Passw0rd"},
+                      "adminPassword": "S3cret!Passw0rd", "customData": "c2VjcmV0LWJvb3Q="},
         "diagnosticsProfile": {"bootDiagnostics": {"enabled": False}},
         "userData": "dXNlcmRhdGE=",
         "licenseType": "RHEL_BYOS",
@@ -390,6 +431,7 @@ def test_vm_create_get_update_delete_with_disks(rpd):
     raw = rpd.req("GET", "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/"
                   "virtualMachines/vm1" % (SUB, rg), "2022-08-01")
     assert "S3cret" not in raw.text and "adminPassword" not in raw.text
+    assert "c2VjcmV0LWJvb3Q=" not in raw.text and "customData" not in raw.text
 
     got = cmp.virtual_machines.get(rg, "vm1", expand="instanceView")
     assert got.vm_id == vm.vm_id
@@ -441,6 +483,49 @@ def test_vm_attached_disk_still_takes_writes_through_sas(rpd):
     assert get_range(rpd, sas, 512, 1023).content == pattern(512, 9)
     cmp.disks.begin_revoke_access(rg, "os").result()
     assert cmp.disks.get(rg, "os").disk_state == "Attached"
+
+
+# ---------------------------------------------------------------- long-running operations
+
+def test_lro_headers_status_and_location_follow_arm(rpd, monkeypatch):
+    """What clients.md asks of every LRO: absolute Azure-AsyncOperation and Location carrying
+    api-version, Retry-After: 1; the status resource; Location 202 while running, then done."""
+    res, cmp = rpd.sdk()
+    rg = make_group(res)
+    empty_disk(cmp, rg, "lro")
+    rpd.stop()
+    monkeypatch.setenv("RPD_TEST_JOB_DELAY_MS", "1500")
+    rpd.start()
+    r = rpd.req("DELETE", disk_path(rg, "lro"), DISK_API)
+    assert r.status_code == 202 and r.content == b""
+    aso, loc = r.headers["Azure-AsyncOperation"], r.headers["Location"]
+    assert r.headers["Retry-After"] == "1"
+    for u in (aso, loc):
+        assert u.startswith(rpd.url + "/subscriptions/" + SUB + "/")
+        assert "api-version=" + DISK_API in u
+    auth = {"Authorization": "Bearer " + rpd.token()}
+    st = requests.get(aso, headers=auth, verify=rpd.ca)
+    assert st.status_code == 200 and st.headers["Content-Type"].startswith("application/json")
+    body = st.json()
+    assert body["status"] == "InProgress" and st.headers.get("Retry-After") == "1"
+    assert body["name"] and body["startTime"] and "endTime" not in body
+    assert body["id"].endswith(body["name"])
+    lr = requests.get(loc, headers=auth, verify=rpd.ca)
+    assert lr.status_code == 202 and lr.headers["Retry-After"] == "1"
+    final = rpd.wait_lro(r, timeout=30)
+    assert final["status"] == "Succeeded" and final["endTime"] >= final["startTime"]
+    assert final["percentComplete"] == 100
+    lr = requests.get(loc, headers=auth, verify=rpd.ca)
+    assert lr.status_code in (200, 204) and "Retry-After" not in lr.headers
+    st = requests.get(aso, headers=auth, verify=rpd.ca)
+    assert "Retry-After" not in st.headers
+    # a group's deletion answers the same way under Microsoft.Resources
+    r = rpd.req("DELETE", rg_path(rg), RG_API)
+    assert r.status_code == 202
+    assert "api-version=" + RG_API in r.headers["Location"]
+    assert rpd.wait_lro(r, timeout=30)["status"] == "Succeeded"
+    lr = requests.get(r.headers["Location"], headers=auth, verify=rpd.ca)
+    assert lr.status_code in (200, 204)
 
 
 # ---------------------------------------------------------------- subscriptions, locations
