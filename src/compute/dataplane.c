@@ -488,6 +488,14 @@ static ssize_t drp_read_cb(void *p, uint64_t pos, char *out, size_t max)
 
 void rp_h_data_drp_get(rp_arm_req *r)
 {
+        const char *comp = rp_http_query(r->http, "comp");
+        if (comp) {
+                rp_arm_reply_error(r, RP_EC_DATA_INVALID_QUERY, "comp",
+                                   "The value for the query parameter 'comp' is not supported "
+                                   "on a disk restore point: '%s'.",
+                                   comp);
+                return;
+        }
         rp_region *reg = rp_service_region(r->svc, r->cap[0]);
         _cleanup_free_ char *resource = rp_asprintf("%s/drps/%s", r->cap[0], r->cap[1]);
         rp_sas_grant g;
@@ -541,9 +549,10 @@ void rp_h_data_drp_get(rp_arm_req *r)
         uint64_t first = 0, last = c->size ? c->size - 1 : 0;
         bool open_ended = false;
         k = parse_range(r, &first, &last, &open_ended);
-        if (k > 0 && open_ended)
+        /* as for disks: a range ending past the end is served up to the end */
+        if (k > 0 && (open_ended || last >= c->size))
                 last = c->size ? c->size - 1 : 0;
-        if (k < 0 || (k > 0 && (first >= c->size || last >= c->size))) {
+        if (k < 0 || (k > 0 && first >= c->size)) {
                 drp_read_free(c);
                 rp_arm_reply_error(r, RP_EC_DATA_INVALID_RANGE, "Range", NULL);
                 return;
