@@ -5,6 +5,7 @@
  * region and the HTTPS server, writes <data>/rpd.url, then waits for SIGTERM/SIGINT and
  * shuts down in reverse order. Everything acknowledged is already durable, so SIGKILL loses
  * nothing acknowledged either. */
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -163,6 +164,7 @@ int main(int argc, char **argv)
                 return 2;
         }
         rp_json_init();
+        curl_global_init(CURL_GLOBAL_DEFAULT); /* the peer client (src/repl) uses libcurl */
         umask(077);
 
         rp_service svc = { 0 };

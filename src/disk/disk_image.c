@@ -982,6 +982,14 @@ int rp_disk_image_mark_dirty(rp_disk_image *img, uint64_t off, uint64_t len)
         return r;
 }
 
+int rp_disk_image_start_writeback(rp_disk_image *img, uint64_t off, uint64_t len)
+{
+        /* Only starts writeback of dirty pages; durability still needs rp_disk_image_sync(). */
+        if (sync_file_range(img->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE) < 0)
+                return -errno;
+        return 0;
+}
+
 int rp_disk_image_sync(rp_disk_image *img)
 {
         return fdatasync(img->fd) < 0 ? -errno : 0;

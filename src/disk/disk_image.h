@@ -116,6 +116,13 @@ int rp_disk_image_write_nosync(rp_disk_image *img, uint64_t off, const void *dat
  */
 int rp_disk_image_mark_dirty(rp_disk_image *img, uint64_t off, uint64_t len);
 
+/**
+ * Start writing back [off, off + len) now, without waiting (sync_file_range). Bulk writers
+ * (restore) call it as they go, so that the final rp_disk_image_sync() waits for little.
+ * Durability still comes only from rp_disk_image_sync(). @return 0 or -errno.
+ */
+int rp_disk_image_start_writeback(rp_disk_image *img, uint64_t off, uint64_t len);
+
 /** fdatasync the image. @return 0 or -errno. */
 int rp_disk_image_sync(rp_disk_image *img);
 
