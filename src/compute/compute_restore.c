@@ -52,11 +52,11 @@ static void *restore_worker(void *p)
                 k = rp_store_get(x->reg->store, e->id, buf, RP_CHUNK_SIZE, &len);
                 if (k >= 0)
                         k = rp_disk_image_write_nosync(x->img, e->index * RP_CHUNK_SIZE, buf, len);
-                /* overlap writeback with the work on the next chunks: the final sync then
-                 * waits for the tail only (best effort) */
-                if (k >= 0)
-                        (void)rp_disk_image_start_writeback(x->img, e->index * RP_CHUNK_SIZE,
-                                                            len);
+                /* every 64 chunks, start writing back what is dirty so far: writeback then
+                 * overlaps with the work on the next chunks and the final sync waits for the
+                 * tail only (best effort) */
+                if (k >= 0 && i % 64 == 63)
+                        (void)rp_disk_image_start_writeback(x->img, 0, 0);
                 pthread_mutex_lock(&x->lock);
                 if (k < 0 && x->error == 0) {
                         x->error = k;
