@@ -5,7 +5,7 @@
  * DESIGN: a command verb is a function that parses its own options through rp_cli_parse()
  * (which takes the common ones), builds a path and a body, and calls rp_cli_call(); printing
  * goes through rp_cli_print() with a column table for -o table/tsv. Exit codes: 0 ok, 1 the
- * API or transport failed, 2 usage, 130 interrupted. */
+ * API or transport failed, 2 usage, 3 corrupt data found (scrub), 130 interrupted. */
 #include <assert.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,7 +20,6 @@
 #include "util/buf.h"
 #include "util/macro.h"
 
-#define LRO_TIMEOUT_SEC 3600u
 #define MAX_DERIVED_COLUMNS 32
 
 volatile sig_atomic_t rp_cli_cancel;
@@ -239,6 +238,17 @@ int rp_cli_fail_errno(rp_cli *cli, int k, const char *what)
         }
 }
 
+int rp_cli_fail_wait(rp_cli *cli, int k)
+{
+        if (k == -ETIMEDOUT) {
+                fprintf(stderr,
+                        "ERROR: (OperationTimeout) the operation did not finish within %u s\n",
+                        RP_CLI_LRO_TIMEOUT_SEC);
+                return RP_CLI_EXIT_ERROR;
+        }
+        return rp_cli_fail_errno(cli, k, "waiting for the operation");
+}
+
 /* ---------------------------------------------------------------- connecting, calls */
 
 int rp_cli_connect(rp_cli *cli)
@@ -294,24 +304,65 @@ int rp_cli_call(rp_cli *cli, const char *method, const char *path, const char *a
         if (!no_wait) {
                 unsigned frames = 0;
                 bool tty = isatty(STDERR_FILENO);
-                k = rp_client_lro_wait(cli->client, method, path, api_version, LRO_TIMEOUT_SEC,
-                                       tty ? spinner : NULL, &frames, &r);
+                k = rp_client_lro_wait(cli->client, method, path, api_version,
+                                       RP_CLI_LRO_TIMEOUT_SEC, tty ? spinner : NULL, &frames, &r);
                 if (tty && frames > 0)
                         fputs("\r\033[K", stderr);
                 if (k < 0) {
                         rp_client_response_done(&r);
-                        if (k == -ETIMEDOUT) {
-                                fprintf(stderr,
-                                        "ERROR: (OperationTimeout) the operation did "
-                                        "not finish within %u s\n",
-                                        LRO_TIMEOUT_SEC);
-                                return RP_CLI_EXIT_ERROR;
-                        }
-                        return rp_cli_fail_errno(cli, k, "waiting for the operation");
+                        return rp_cli_fail_wait(cli, k);
                 }
         }
         *ret = r;
         return 0;
+}
+
+int rp_cli_get(rp_cli *cli, const char *path, const char *api_version, json_t **ret)
+{
+        rp_client_response r = {};
+        int k = rp_cli_call(cli, "GET", path, api_version, NULL, true, &r);
+        if (k != 0)
+                return k;
+        if (!rp_client_response_ok(&r) || !json_is_object(r.body)) {
+                k = rp_cli_fail_response(cli, &r);
+                rp_client_response_done(&r);
+                return k;
+        }
+        *ret = TAKE_PTR(r.body);
+        rp_client_response_done(&r);
+        return 0;
+}
+
+int rp_cli_check_absent(rp_cli *cli, const char *path, const char *api_version)
+{
+        rp_client_response r = {};
+        int k = rp_cli_call(cli, "GET", path, api_version, NULL, true, &r);
+        if (k != 0)
+                return k;
+        if (rp_client_response_ok(&r))
+                k = 1;
+        else if (r.status != 404 || !rp_streq(r.error.code, "ResourceNotFound"))
+                k = rp_cli_fail_response(cli, &r); /* a missing group, a bad token, ... */
+        rp_client_response_done(&r);
+        return k;
+}
+
+int rp_cli_group_location(rp_cli *cli, const char *group, char **ret)
+{
+        _cleanup_free_ char *path =
+                rp_cli_path("/subscriptions/%s/resourcegroups/%s", cli->subscription, group);
+        _cleanup_json_ json_t *g = NULL;
+        int k = path ? rp_cli_get(cli, path, RP_CLI_API_RESOURCES, &g) : RP_CLI_EXIT_ERROR;
+        if (k != 0)
+                return k;
+        const char *loc = json_string_value(json_object_get(g, "location"));
+        if (!loc) {
+                fprintf(stderr, "ERROR: (InvalidResponse) resource group '%s' has no location\n",
+                        group);
+                return RP_CLI_EXIT_ERROR;
+        }
+        *ret = rp_strdup(loc);
+        return *ret ? 0 : RP_CLI_EXIT_ERROR;
 }
 
 /* ---------------------------------------------------------------- output */
@@ -484,6 +535,18 @@ static int add_tag(rp_cli *cli, json_t *tags, const char *s)
         return 0;
 }
 
+int rp_cli_parse_list(rp_cli *cli, const char *arg, int argc, char **argv, json_t **list)
+{
+        if (!*list && !(*list = json_array()))
+                return RP_CLI_EXIT_ERROR;
+        if (*arg && json_array_append_new(*list, json_string(arg)) < 0)
+                return RP_CLI_EXIT_ERROR;
+        while (optind < argc && argv[optind][0] != '-')
+                if (json_array_append_new(*list, json_string(argv[optind++])) < 0)
+                        return RP_CLI_EXIT_ERROR;
+        return 0;
+}
+
 int rp_cli_parse_tags(rp_cli *cli, const char *arg, int argc, char **argv, json_t **tags)
 {
         if (!*tags && !(*tags = json_object()))
@@ -531,4 +594,17 @@ int rp_cli_dispatch(const char *group, const char *summary, const rp_cli_verb *v
         fprintf(stderr, "ERROR: '%s' is not an rpctl %s command. See 'rpctl %s --help'.\n", argv[1],
                 group, group);
         return RP_CLI_EXIT_USAGE;
+}
+
+int rp_cli_run(const char *name, const char *help, int (*run)(rp_cli *cli, int argc, char **argv),
+               int argc, char **argv)
+{
+        _cleanup_free_ char *prog = rp_asprintf("rpctl %s", name);
+        if (!prog)
+                return RP_CLI_EXIT_ERROR;
+        rp_cli cli = { .prog = prog, .help = help };
+        int k = run(&cli, argc, argv);
+        rp_cli_done(&cli);
+        fflush(stdout);
+        return k < 0 ? RP_CLI_EXIT_OK : k;
 }

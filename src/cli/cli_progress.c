@@ -37,7 +37,7 @@ char *rp_cli_format_bytes(uint64_t n, char *buf, size_t size)
         return buf;
 }
 
-static void format_duration(double sec, char *buf, size_t size)
+void rp_cli_format_duration(double sec, char *buf, size_t size)
 {
         if (sec < 0 || sec > 359999)
                 snprintf(buf, size, "--:--");
@@ -93,7 +93,7 @@ void rp_cli_progress_update(const rp_client_xfer_stats *st, void *userdata)
         char done[32], total[32], eta[32];
         rp_cli_format_bytes(st->done, done, sizeof done);
         rp_cli_format_bytes(st->total, total, sizeof total);
-        format_duration(left, eta, sizeof eta);
+        rp_cli_format_duration(left, eta, sizeof eta);
         if (p->tty) {
                 char tail[160];
                 int n = snprintf(tail, sizeof tail, " %3.0f%%  %s / %s  %.1f MB/s  %s left",

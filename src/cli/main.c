@@ -11,15 +11,42 @@ static const rp_cli_cmd commands[] = {
         { "login", "remember an rpd (URL, CA, token) in the config file", rp_cmd_login },
         { "group", "manage resource groups", rp_cmd_group },
         { "disk", "manage disks; import and export raw images", rp_cmd_disk },
+        { "restore-point", "manage restore points and their collections", rp_cmd_restore_point },
+        { "restore", "restore a disk or a whole VM from a restore point", rp_cmd_restore },
+        { "scrub", "verify every stored chunk of a region", rp_cmd_scrub },
+        { "gc", "reclaim the store space no restore point uses", rp_cmd_gc },
         { "token", "print a bearer token for a subscription", rp_cmd_token },
 };
 
 static void usage(FILE *f)
 {
-        fputs("Usage: rpctl COMMAND [ARGS...]\n\nCommands:\n", f);
+        fputs("Usage: rpctl COMMAND [ARGS...]\n"
+              "\n"
+              "The command-line client of rpd, the Azure restore point service. Subcommands\n"
+              "and arguments follow az (az restore-point, az disk, az group); output is JSON\n"
+              "by default (-o table|tsv|none); errors print \"ERROR: (Code) message\" and\n"
+              "exit non-zero.\n"
+              "\n"
+              "Commands:\n",
+              f);
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-                fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-        fputs("\nrpctl COMMAND --help shows the options of a command.\n", f);
+                fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+        fputs("\n"
+              "Examples:\n"
+              "  rpctl login --data /var/lib/rpd\n"
+              "  rpctl restore-point collection create -g rg1 --collection-name c1 \\\n"
+              "      --source-id /subscriptions/$SUB/resourceGroups/rg1/providers/"
+              "Microsoft.Compute/virtualMachines/vm1\n"
+              "  rpctl restore-point create -g rg1 --collection-name c1 -n rp1\n"
+              "  rpctl restore vm -g rg1 --collection-name c1 --restore-point rp1 -n vm1-restored\n"
+              "  rpctl scrub --region eastus\n"
+              "\n"
+              "'rpctl COMMAND --help' shows the verbs or options of a command, with examples.\n"
+              "Connection settings: --data DIR, else --url/--ca/--token, "
+              "RPD_URL/RPD_CA/RPD_TOKEN,\n"
+              "then the config file of 'rpctl login'. Exit status: 0 ok, 1 failed, 2 usage,\n"
+              "3 corrupt data (scrub), 130 interrupted.\n",
+              f);
 }
 
 int main(int argc, char **argv)

@@ -9,7 +9,10 @@
  *
  * LRO polling follows the Go SDK's order: poll at once, then sleep the Retry-After of the
  * last reply (1 s when absent, 60 s at most), since rpd finishes many operations (grant and
- * revoke access) before it even answers the initial request. */
+ * revoke access) before it even answers the initial request. The polling is a small state
+ * machine (rp_client_lro: Azure-AsyncOperation, then Location, then done) stepped one poll
+ * at a time, so that rpctl can follow the disks of a VM restore together on this one handle;
+ * rp_client_lro_wait() is the loop that steps one of them and sleeps. */
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -43,6 +46,7 @@ struct rp_client {
         char *last_error;
         volatile sig_atomic_t *cancel;
         bool verbose;
+        unsigned idle_timeout_sec;
 };
 
 /* ---------------------------------------------------------------- errors, responses */
@@ -202,9 +206,12 @@ void rp_client__setup_easy(rp_client *c, void *easy)
         if (c->s.ca)
                 curl_easy_setopt(h, CURLOPT_CAINFO, c->s.ca);
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_SEC);
-        /* A transfer that moves nothing for two minutes is dead. */
+        /* A transfer that moves nothing for two minutes is dead (unless the caller raised
+         * the limit for a request that rpd answers only when done). */
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 120L);
+        curl_easy_setopt(
+                h, CURLOPT_LOW_SPEED_TIME,
+                (long)(c->idle_timeout_sec ? c->idle_timeout_sec : RP_CLIENT_IDLE_TIMEOUT_SEC));
         curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(h, CURLOPT_USERAGENT, "rpctl/0.1");
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -261,6 +268,11 @@ void rp_client_set_cancel(rp_client *c, volatile sig_atomic_t *flag)
 void rp_client_set_verbose(rp_client *c, bool verbose)
 {
         c->verbose = verbose;
+}
+
+void rp_client_set_idle_timeout(rp_client *c, unsigned sec)
+{
+        c->idle_timeout_sec = sec;
 }
 
 const rp_client_settings *rp_client_settings_get(const rp_client *c)
@@ -496,27 +508,184 @@ static void replace(rp_client_response *dst, rp_client_response *src)
         *src = (rp_client_response){};
 }
 
-/* Poll a Location URL until it stops answering 202. */
-static int poll_location(rp_client *c, const char *loc, rp_usec_t deadline,
-                         rp_client_lro_fn progress, void *userdata, rp_client_response *resp)
+enum lro_state {
+        LRO_ASYNC,    /* polling Azure-AsyncOperation */
+        LRO_LOCATION, /* polling Location until it stops answering 202 */
+        LRO_DONE,
+};
+
+struct rp_client_lro {
+        enum lro_state state;
+        char *method, *path, *api_version; /* the request that started it */
+        char *async, *loc;                 /* the polling URLs (owned, may be NULL) */
+        char *status;
+        double percent;
+        rp_client_response resp; /* the initial reply, then the final one */
+};
+
+static int set_status(rp_client_lro *op, const char *status)
 {
-        for (;;) {
-                _cleanup_(rp_client_response_done) rp_client_response r = {};
-                int k = rp_client_request(c, "GET", loc, NULL, NULL, &r);
-                if (k < 0)
-                        return k;
-                if (r.status != 202) {
-                        replace(resp, &r);
-                        return 0;
-                }
-                if (progress)
-                        progress("InProgress", -1, userdata);
-                if (rp_now_monotonic() > deadline)
-                        return -ETIMEDOUT;
-                k = sleep_ms(c, poll_delay(&r));
-                if (k < 0)
-                        return k;
+        char *s = rp_strdup(status);
+        if (!s)
+                return -ENOMEM;
+        rp_free(op->status);
+        op->status = s;
+        return 0;
+}
+
+int rp_client_lro_new(const char *method, const char *path, const char *api_version,
+                      rp_client_response *resp, rp_client_lro **ret)
+{
+        rp_client_lro *op = rp_calloc(1, sizeof *op);
+        if (!op)
+                return -ENOMEM;
+        op->percent = -1;
+        const char *async = rp_client_response_header(resp, "azure-asyncoperation");
+        const char *loc = rp_client_response_header(resp, "location");
+        bool ok = rp_client_response_ok(resp);
+        op->state = !ok || (!async && !loc) ? LRO_DONE : async ? LRO_ASYNC : LRO_LOCATION;
+        op->method = rp_strdup(method);
+        op->path = rp_strdup(path);
+        op->api_version = api_version ? rp_strdup(api_version) : NULL;
+        op->async = async ? rp_strdup(async) : NULL;
+        op->loc = loc ? rp_strdup(loc) : NULL;
+        if (!op->method || !op->path || (api_version && !op->api_version) ||
+            (async && !op->async) || (loc && !op->loc) ||
+            set_status(op, op->state != LRO_DONE ? "InProgress"
+                           : ok                  ? "Succeeded"
+                                                 : "Failed") < 0) {
+                rp_client_lro_free(op);
+                return -ENOMEM;
         }
+        op->resp = *resp;
+        *resp = (rp_client_response){};
+        *ret = op;
+        return 0;
+}
+
+rp_client_lro *rp_client_lro_free(rp_client_lro *op)
+{
+        if (!op)
+                return NULL;
+        rp_free(op->method);
+        rp_free(op->path);
+        rp_free(op->api_version);
+        rp_free(op->async);
+        rp_free(op->loc);
+        rp_free(op->status);
+        rp_client_response_done(&op->resp);
+        return rp_free(op);
+}
+
+bool rp_client_lro_done(const rp_client_lro *op)
+{
+        return op->state == LRO_DONE;
+}
+
+const char *rp_client_lro_status(const rp_client_lro *op)
+{
+        return op->status;
+}
+
+double rp_client_lro_percent(const rp_client_lro *op)
+{
+        return op->percent;
+}
+
+rp_client_response *rp_client_lro_response(rp_client_lro *op)
+{
+        return &op->resp;
+}
+
+/* One GET of the Location URL: 202 keeps polling, anything else is the final response. */
+static int step_location(rp_client *c, rp_client_lro *op, long *ret_delay_ms)
+{
+        _cleanup_(rp_client_response_done) rp_client_response r = {};
+        int k = rp_client_request(c, "GET", op->loc, NULL, NULL, &r);
+        if (k < 0)
+                return k;
+        if (r.status == 202) {
+                op->state = LRO_LOCATION;
+                *ret_delay_ms = poll_delay(&r);
+                return set_status(op, "InProgress");
+        }
+        k = set_status(op, rp_client_response_ok(&r) ? "Succeeded" : "Failed");
+        if (k < 0)
+                return k;
+        replace(&op->resp, &r);
+        op->state = LRO_DONE;
+        return 1;
+}
+
+/* The operation succeeded: the result is at Location, or (PUT, PATCH) the resource itself. */
+static int step_succeeded(rp_client *c, rp_client_lro *op, long *ret_delay_ms)
+{
+        if (op->loc)
+                return step_location(c, op, ret_delay_ms);
+        if (strcasecmp(op->method, "PUT") == 0 || strcasecmp(op->method, "PATCH") == 0) {
+                _cleanup_(rp_client_response_done) rp_client_response r = {};
+                int k = rp_client_request(c, "GET", op->path, op->api_version, NULL, &r);
+                if (k < 0)
+                        return k;
+                replace(&op->resp, &r);
+        }
+        op->state = LRO_DONE;
+        return 1;
+}
+
+int rp_client_lro_step(rp_client *c, rp_client_lro *op, long *ret_delay_ms)
+{
+        long delay_dummy;
+        if (!ret_delay_ms)
+                ret_delay_ms = &delay_dummy;
+        *ret_delay_ms = POLL_DEFAULT_MS;
+        if (op->state == LRO_DONE)
+                return 1;
+        if (op->state == LRO_LOCATION)
+                return step_location(c, op, ret_delay_ms);
+        _cleanup_(rp_client_response_done) rp_client_response r = {};
+        int k = rp_client_request(c, "GET", op->async, NULL, NULL, &r);
+        if (k < 0)
+                return k;
+        if (!rp_client_response_ok(&r)) {
+                k = set_status(op, "Failed");
+                if (k < 0)
+                        return k;
+                replace(&op->resp, &r);
+                op->state = LRO_DONE;
+                return 1;
+        }
+        const char *st = json_string_value(json_object_get(r.body, "status"));
+        if (!st) {
+                set_last_error(c, "the operation status at '%s' has no 'status'", op->async);
+                return -EBADMSG;
+        }
+        k = set_status(op, st);
+        if (k < 0)
+                return k;
+        json_t *pc = json_object_get(r.body, "percentComplete");
+        if (json_is_number(pc))
+                op->percent = json_number_value(pc);
+        if (strcasecmp(st, "Succeeded") == 0) {
+                op->percent = 100;
+                return step_succeeded(c, op, ret_delay_ms);
+        }
+        if (strcasecmp(st, "Failed") == 0 || strcasecmp(st, "Canceled") == 0) {
+                json_t *e = json_object_get(r.body, "error");
+                const char *code = json_string_value(json_object_get(e, "code"));
+                const char *msg = json_string_value(json_object_get(e, "message"));
+                k = rp_client_error_set(
+                        &r.error,
+                        code ? code
+                             : (strcasecmp(st, "Failed") == 0 ? "OperationFailed"
+                                                              : "OperationCanceled"),
+                        "%s", msg ? msg : "The long-running operation did not succeed.");
+                replace(&op->resp, &r);
+                op->state = LRO_DONE;
+                return k < 0 ? k : 1;
+        }
+        *ret_delay_ms = poll_delay(&r);
+        return 0;
 }
 
 int rp_client_lro_wait(rp_client *c, const char *method, const char *path, const char *api_version,
@@ -525,62 +694,32 @@ int rp_client_lro_wait(rp_client *c, const char *method, const char *path, const
 {
         if (!rp_client_response_ok(resp))
                 return 0;
-        _cleanup_free_ char *async =
-                rp_strdup(rp_client_response_header(resp, "azure-asyncoperation"));
-        _cleanup_free_ char *loc = rp_strdup(rp_client_response_header(resp, "location"));
-        if (!async && !loc)
-                return 0;
+        rp_client_lro *op = NULL;
+        int k = rp_client_lro_new(method, path, api_version, resp, &op);
+        if (k < 0)
+                return k;
         rp_usec_t deadline = rp_now_monotonic() + (rp_usec_t)timeout_sec * RP_USEC_PER_SEC;
-        if (!async)
-                return poll_location(c, loc, deadline, progress, userdata, resp);
-        for (;;) {
-                _cleanup_(rp_client_response_done) rp_client_response r = {};
-                int k = rp_client_request(c, "GET", async, NULL, NULL, &r);
+        while (!rp_client_lro_done(op)) {
+                long delay = 0;
+                k = rp_client_lro_step(c, op, &delay);
                 if (k < 0)
-                        return k;
-                if (!rp_client_response_ok(&r)) {
-                        replace(resp, &r);
-                        return 0;
-                }
-                const char *st = json_string_value(json_object_get(r.body, "status"));
-                if (!st) {
-                        set_last_error(c, "the operation status at '%s' has no 'status'", async);
-                        return -EBADMSG;
-                }
-                json_t *pc = json_object_get(r.body, "percentComplete");
-                if (progress)
-                        progress(st, json_is_number(pc) ? json_number_value(pc) : -1, userdata);
-                if (strcasecmp(st, "Succeeded") == 0)
                         break;
-                if (strcasecmp(st, "Failed") == 0 || strcasecmp(st, "Canceled") == 0) {
-                        json_t *e = json_object_get(r.body, "error");
-                        const char *code = json_string_value(json_object_get(e, "code"));
-                        const char *msg = json_string_value(json_object_get(e, "message"));
-                        k = rp_client_error_set(
-                                &r.error,
-                                code ? code
-                                     : (strcasecmp(st, "Failed") == 0 ? "OperationFailed"
-                                                                      : "OperationCanceled"),
-                                "%s", msg ? msg : "The long-running operation did not succeed.");
-                        replace(resp, &r);
-                        return k;
+                if (progress)
+                        progress(op->status, op->percent, userdata);
+                if (k > 0)
+                        break;
+                if (rp_now_monotonic() > deadline) {
+                        k = -ETIMEDOUT;
+                        break;
                 }
-                if (rp_now_monotonic() > deadline)
-                        return -ETIMEDOUT;
-                k = sleep_ms(c, poll_delay(&r));
+                k = sleep_ms(c, delay);
                 if (k < 0)
-                        return k;
+                        break;
         }
-        if (loc)
-                return poll_location(c, loc, deadline, progress, userdata, resp);
-        if (strcasecmp(method, "PUT") == 0 || strcasecmp(method, "PATCH") == 0) {
-                rp_client_response r = {};
-                int k = rp_client_request(c, "GET", path, api_version, NULL, &r);
-                if (k < 0)
-                        return k;
-                replace(resp, &r);
-        }
-        return 0;
+        *resp = op->resp;
+        op->resp = (rp_client_response){};
+        rp_client_lro_free(op);
+        return k < 0 ? k : 0;
 }
 
 /* ---------------------------------------------------------------- lists */

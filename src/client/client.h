@@ -211,6 +211,13 @@ void rp_client_set_cancel(rp_client *c, volatile sig_atomic_t *flag);
 /** Log each request and response line to stderr. */
 void rp_client_set_verbose(rp_client *c, bool verbose);
 
+/** Default of rp_client_set_idle_timeout(): a transfer idle this long is dead. */
+#define RP_CLIENT_IDLE_TIMEOUT_SEC 120u
+
+/** How long a request may go without moving a byte before it fails with -ETIMEDOUT, for
+ *  requests the server answers only when done (an admin scrub); 0 restores the default. */
+void rp_client_set_idle_timeout(rp_client *c, unsigned sec);
+
 /** The settings in use, owned by @p c. */
 const rp_client_settings *rp_client_settings_get(const rp_client *c);
 
@@ -249,6 +256,53 @@ typedef void (*rp_client_lro_fn)(const char *status, double percent, void *userd
 int rp_client_lro_wait(rp_client *c, const char *method, const char *path, const char *api_version,
                        unsigned timeout_sec, rp_client_lro_fn progress, void *userdata,
                        rp_client_response *resp);
+
+/**
+ * A long-running operation followed one poll at a time, so that one caller (and one client)
+ * can follow several at once: rp_client_lro_wait() is a loop over rp_client_lro_step().
+ * Opaque; free with rp_client_lro_free().
+ */
+typedef struct rp_client_lro rp_client_lro;
+
+/**
+ * Start following the operation that @p resp started (the reply to @p method @p path, which
+ * are copied). @p resp is taken over: on success it is left zeroed. A reply that failed, or
+ * that has neither Azure-AsyncOperation nor Location, is already final (the follower starts
+ * done).
+ * @param[out] ret the follower, to rp_client_lro_free(). Untouched on failure.
+ * @return 0 or -ENOMEM (then @p resp is untouched).
+ */
+int rp_client_lro_new(const char *method, const char *path, const char *api_version,
+                      rp_client_response *resp, rp_client_lro **ret);
+
+/** Free @p op and the response it holds; NULL is a no-op. @return NULL. */
+rp_client_lro *rp_client_lro_free(rp_client_lro *op);
+
+/**
+ * Poll once, without sleeping: GET the Azure-AsyncOperation URL (or the Location URL); when
+ * the operation has ended, fetch its final response as rp_client_lro_wait() describes.
+ * Does nothing on a follower that is done.
+ * @param[out] ret_delay_ms when to poll next (Retry-After: 1 s when absent, at most 60 s);
+ *             may be NULL.
+ * @return 1 when done (see rp_client_lro_response()), 0 while running, or the errors of
+ *         rp_client_request() and -EBADMSG (a status body without "status"). After an error
+ *         the follower may be stepped again.
+ */
+int rp_client_lro_step(rp_client *c, rp_client_lro *op, long *ret_delay_ms);
+
+/** Has the operation ended (its final response is in rp_client_lro_response())? */
+bool rp_client_lro_done(const rp_client_lro *op);
+
+/** The last status seen ("InProgress", "Succeeded", "Failed", ...), owned by @p op; the
+ *  status of a reply that was final at once is "Succeeded" or "Failed". */
+const char *rp_client_lro_status(const rp_client_lro *op);
+
+/** The last percentComplete seen, or -1. */
+double rp_client_lro_percent(const rp_client_lro *op);
+
+/** The final response once done (before: the initial reply), owned by @p op; the caller may
+ *  move its fields out (e.g. TAKE_PTR of body). */
+rp_client_response *rp_client_lro_response(rp_client_lro *op);
 
 /**
  * GET a list and follow nextLink, collecting every page's "value".

@@ -11,7 +11,10 @@ import hashlib
 import json
 import os
 import random
+import signal
 import subprocess
+
+import pytest
 
 from conftest import COMPUTE_API, RPCTL_BIN, SUB, new_name, vm_path
 
@@ -287,6 +290,29 @@ def test_rpctl_restore_point__lifecycle_and_waits(rpd, tmp_path):
     p = rpctl(rpd, "restore-point", "collection", "wait", *rp_args(rg, coll), "--exists",
               "--interval", "1", "--timeout", "2", check=False)
     assert_fails(p, "OperationTimeout")
+
+
+def test_rpctl_restore_point__ctrl_c_stops_waiting_not_the_capture(rpd, tmp_path):
+    rg, coll = new_name("rg"), new_name("coll")
+    _, vm = build_vm(rpd, tmp_path, rg, "vm1")
+    rpctl(rpd, "restore-point", "collection", "create", *rp_args(rg, coll), "--source-id",
+          vm["id"])
+    cmd = [RPCTL_BIN, "restore-point", "create", *rp_args(rg, coll), "-n", "p1",
+           "--data", rpd.data, "--subscription", SUB]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=rpctl_env())
+    first = proc.stderr.readline()  # the capture was accepted
+    assert first == "create: restore point 'p1': started\n", first
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the capture ended before the signal arrived")
+    assert proc.returncode == 130, err
+    assert out == ""
+    assert "ERROR: (Canceled)" in err and "restore-point wait" in err, err
+    # the capture went on without rpctl
+    rpctl(rpd, "restore-point", "wait", *rp_args(rg, coll), "-n", "p1", "--created",
+          "--interval", "1", "--timeout", "120")
 
 
 # ---------------------------------------------------------------- scrub, gc, corrupt data

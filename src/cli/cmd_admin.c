@@ -1,0 +1,196 @@
+/* cmd_admin.c: rpctl scrub and rpctl gc, the operator commands of a region's chunk store
+ * (POST /admin/regions/{region}/scrub and /gc; any valid token of the deployment).
+ *
+ * DESIGN: both are one request that rpd answers when the work is done, so the client's idle
+ * timeout is raised for them: a scrub re-hashes every chunk before it says a word, and gc
+ * waits up to two minutes for the region worker before answering 202. A scrub that finds
+ * corrupt chunks prints its report like any other and exits with RP_CLI_EXIT_CORRUPT (3),
+ * distinct from a failed request (1), so that a cron job can alert on it. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "json/json.h"
+#include "util/alloc.h"
+#include "util/macro.h"
+
+/* A scrub of a large store may take hours without a byte on the wire. */
+#define SCRUB_IDLE_TIMEOUT_SEC (24u * 3600u)
+/* gc answers within about two minutes (then 202). */
+#define GC_IDLE_TIMEOUT_SEC 600u
+
+static const rp_cli_column scrub_columns[] = {
+        { "Region", "region" },
+        { "CheckedChunks", "checkedChunks" },
+        { "CheckedBytes", "checkedBytes" },
+        { "BadChunks", "badChunks" },
+        { "Seconds", "seconds" },
+        {},
+};
+
+static const rp_cli_column gc_columns[] = {
+        { "Status", "status" },
+        { "ChunksBefore", "chunksBefore" },
+        { "ChunksAfter", "chunksAfter" },
+        { "PacksBefore", "packsBefore" },
+        { "PacksAfter", "packsAfter" },
+        { "StoredBytesBefore", "storedBytesBefore" },
+        { "StoredBytesAfter", "storedBytesAfter" },
+        {},
+};
+
+typedef struct admin_args {
+        rp_cli *cli;
+        const char *region;
+} admin_args;
+
+static int on_opt(void *userdata, int c, char *arg, int argc, char **argv)
+{
+        admin_args *a = userdata;
+        if (c == 'r') {
+                a->region = arg;
+                return 0;
+        }
+        return rp_cli_usage_error(a->cli, "unrecognized argument: %s", argv[optind - 1]);
+}
+
+/* Parse --region, connect, POST .../{what} (saying so on a terminal, as the answer may take
+ * long). @return 0 with the reply in @p ret (any status), or an exit code. */
+static int admin_post(admin_args *a, int argc, char **argv, const char *what, const char *doing,
+                      unsigned idle_sec, rp_client_response *ret)
+{
+        static const struct option opts[] = {
+                { "region", required_argument, NULL, 'r' },
+                {},
+        };
+        int k = rp_cli_parse(a->cli, argc, argv, "+:r:" RP_CLI_COMMON_SHORT, opts, on_opt, a);
+        if (k != 0)
+                return k;
+        if (!a->region)
+                return rp_cli_usage_error(a->cli, "the following arguments are required: "
+                                                  "--region");
+        k = rp_cli_connect(a->cli);
+        if (k != 0)
+                return k;
+        _cleanup_free_ char *path = rp_cli_path("/admin/regions/%s/%s", a->region, what);
+        if (!path)
+                return RP_CLI_EXIT_ERROR;
+        rp_client_set_idle_timeout(a->cli->client, idle_sec);
+        if (isatty(STDERR_FILENO)) {
+                fprintf(stderr, "%s: %s of region '%s' ...\n", what, doing, a->region);
+                fflush(stderr);
+        }
+        k = rp_client_request(a->cli->client, "POST", path, NULL, NULL, ret);
+        if (k < 0)
+                return rp_cli_fail_errno(a->cli, k, what);
+        return 0;
+}
+
+/* ---------------------------------------------------------------- scrub */
+
+static const char scrub_help[] =
+        "Usage: rpctl scrub --region REGION\n"
+        "\n"
+        "Verify the chunk store of a region: re-read and re-hash every stored chunk, and\n"
+        "report the corrupt ones and the disk restore points they hurt (restoring those\n"
+        "fails). Prints the report; exits with 3 when a chunk is corrupt, 1 when the scrub\n"
+        "itself failed, 0 when all is well.\n"
+        "\n"
+        "Options:\n"
+        "      --region REGION  the region (eastus, westus, ...)\n"
+        "\n"
+        "Examples:\n"
+        "  rpctl scrub --region eastus\n"
+        "  rpctl scrub --region eastus -o none || mail -s 'rpd: corrupt chunks' ops@example.com\n";
+
+static int scrub(rp_cli *cli, int argc, char **argv)
+{
+        admin_args a = { .cli = cli };
+        rp_client_response r = {};
+        int k = admin_post(&a, argc, argv, "scrub", "verifying every stored chunk",
+                           SCRUB_IDLE_TIMEOUT_SEC, &r);
+        if (k != 0)
+                return k;
+        if (!rp_client_response_ok(&r) || !json_is_object(r.body)) {
+                k = rp_cli_fail_response(cli, &r);
+                rp_client_response_done(&r);
+                return k;
+        }
+        rp_cli_print(cli, r.body, scrub_columns);
+        json_int_t bad = json_integer_value(json_object_get(r.body, "badChunks"));
+        json_int_t checked = json_integer_value(json_object_get(r.body, "checkedChunks"));
+        json_t *hurt = json_object_get(r.body, "affectedDiskRestorePoints");
+        if (bad > 0) {
+                fprintf(stderr,
+                        "ERROR: (DataCorrupted) %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
+                        " chunk(s) of region '%s' failed verification; %zu disk restore "
+                        "point(s) affected%s\n",
+                        bad, checked, a.region, json_array_size(hurt),
+                        json_array_size(hurt) ? ":" : ".");
+                size_t i;
+                json_t *id;
+                json_array_foreach(hurt, i, id)
+                        fprintf(stderr, "  %s\n", rp_strempty(json_string_value(id)));
+                k = RP_CLI_EXIT_CORRUPT;
+        }
+        rp_client_response_done(&r);
+        return k;
+}
+
+int rp_cmd_scrub(int argc, char **argv)
+{
+        return rp_cli_run("scrub", scrub_help, scrub, argc, argv);
+}
+
+/* ---------------------------------------------------------------- gc */
+
+static const char gc_help[] =
+        "Usage: rpctl gc --region REGION\n"
+        "\n"
+        "Reclaim the space of a region's chunk store that no disk restore point uses any more\n"
+        "(after restore points are deleted). Runs as a job of the region, never beside a\n"
+        "capture; prints the store's counters before and after. When the job takes over two\n"
+        "minutes, prints its operation id and status InProgress: it goes on in rpd.\n"
+        "\n"
+        "Options:\n"
+        "      --region REGION  the region (eastus, westus, ...)\n"
+        "\n"
+        "Examples:\n"
+        "  rpctl gc --region eastus\n"
+        "  rpctl gc --region westus -o table\n";
+
+static int gc(rp_cli *cli, int argc, char **argv)
+{
+        admin_args a = { .cli = cli };
+        rp_client_response r = {};
+        int k = admin_post(&a, argc, argv, "gc", "reclaiming unused chunks", GC_IDLE_TIMEOUT_SEC,
+                           &r);
+        if (k != 0)
+                return k;
+        if (!rp_client_response_ok(&r) || !json_is_object(r.body)) {
+                k = rp_cli_fail_response(cli, &r);
+                rp_client_response_done(&r);
+                return k;
+        }
+        const char *st = json_string_value(json_object_get(r.body, "status"));
+        rp_cli_print(cli, r.body, gc_columns);
+        if (r.status == 202)
+                fprintf(stderr, "gc: still running in rpd as operation '%s'\n",
+                        rp_strempty(json_string_value(json_object_get(r.body, "operation"))));
+        else if (st && !rp_streq(st, "Succeeded")) {
+                fprintf(stderr,
+                        "ERROR: (OperationFailed) gc of region '%s' ended with status "
+                        "'%s'\n",
+                        a.region, st);
+                k = RP_CLI_EXIT_ERROR;
+        }
+        rp_client_response_done(&r);
+        return k;
+}
+
+int rp_cmd_gc(int argc, char **argv)
+{
+        return rp_cli_run("gc", gc_help, gc, argc, argv);
+}
