@@ -68,6 +68,11 @@ int rp_compute_check_etag(rp_arm_req *r, const rp_resource *cur);
 /** Reply @p status with @p body (stolen) and the ETag header of @p res. */
 void rp_compute_reply_resource(rp_arm_req *r, unsigned status, json_t *body,
                                const rp_resource *res);
+/** Finish beginGetAccess / endGetAccess: store @p res (its access state already set), record
+ *  a finished operation whose result is {"accessSAS": sas_url} (or nothing for a revoke), and
+ *  reply 202 with its LRO headers. */
+void rp_compute_reply_access(rp_arm_req *r, rp_region *reg, rp_resource *res, const char *kind,
+                             const char *sas_url);
 /** Current UTC time in ARM format into a new JSON string. */
 json_t *rp_compute_now(void);
 /** Unique id (GUID) into a new JSON string. */

@@ -294,3 +294,22 @@ void rp_compute_reply_resource(rp_arm_req *r, unsigned status, json_t *body,
                 rp_http_add_header(r->http, "ETag", res->etag);
         rp_arm_reply_json(r, status, body);
 }
+
+void rp_compute_reply_access(rp_arm_req *r, rp_region *reg, rp_resource *res, const char *kind,
+                             const char *sas_url)
+{
+        _cleanup_(rp_operation_freep) rp_operation *op = NULL;
+        int k = rp_db_res_put(reg->db, res);
+        if (k >= 0)
+                k = rp_arm_op_create(r->svc, reg, res->sub, kind, res->key, NULL, false, &op);
+        if (k >= 0)
+                k = rp_arm_op_finish(reg, op, "Succeeded", 200,
+                                     sas_url ? json_pack("{s:s}", "accessSAS", sas_url) : NULL,
+                                     RP_EC_NONE, NULL);
+        if (k < 0) {
+                rp_arm_reply_internal(r, k, kind);
+                return;
+        }
+        rp_arm_lro_headers(r, reg, op, false);
+        rp_arm_reply_empty(r, 202);
+}

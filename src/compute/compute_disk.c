@@ -666,21 +666,8 @@ void rp_h_disk_grant(rp_arm_req *r)
         json_object_set_new(res->internal, "access", json_string(write ? "Write" : "Read"));
         json_object_set_new(json_object_get(res->body, "properties"), "diskState",
                             json_string(upload ? "ActiveUpload" : "ActiveSAS"));
-        _cleanup_(rp_operation_freep) rp_operation *op = NULL;
-        int k = rp_db_res_put(reg->db, res);
-        if (k >= 0)
-                k = rp_arm_op_create(r->svc, reg, res->sub, "disk.grant", res->key, NULL, false,
-                                     &op);
-        if (k >= 0)
-                k = rp_arm_op_finish(reg, op, "Succeeded", 200,
-                                     json_pack("{s:s}", "accessSAS", url), RP_EC_NONE, NULL);
-        if (k < 0) {
-                rp_arm_reply_internal(r, k, "grant access");
-                return;
-        }
         log_info("disk '%s': %s access granted for %" PRId64 " s", res->id, access, duration);
-        rp_arm_lro_headers(r, reg, op, false);
-        rp_arm_reply_empty(r, 202);
+        rp_compute_reply_access(r, reg, res, "disk.grant", url);
 }
 
 void rp_h_disk_revoke(rp_arm_req *r)
@@ -696,17 +683,5 @@ void rp_h_disk_revoke(rp_arm_req *r)
         json_object_set_new(res->internal, "access", json_string("None"));
         json_object_set_new(json_object_get(res->body, "properties"), "diskState",
                             json_string(state_after_revoke(res)));
-        _cleanup_(rp_operation_freep) rp_operation *op = NULL;
-        int k = rp_db_res_put(reg->db, res);
-        if (k >= 0)
-                k = rp_arm_op_create(r->svc, reg, res->sub, "disk.revoke", res->key, NULL, false,
-                                     &op);
-        if (k >= 0)
-                k = rp_arm_op_finish(reg, op, "Succeeded", 200, NULL, RP_EC_NONE, NULL);
-        if (k < 0) {
-                rp_arm_reply_internal(r, k, "revoke access");
-                return;
-        }
-        rp_arm_lro_headers(r, reg, op, false);
-        rp_arm_reply_empty(r, 202);
+        rp_compute_reply_access(r, reg, res, "disk.revoke", NULL);
 }

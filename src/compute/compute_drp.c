@@ -170,20 +170,7 @@ void rp_h_drp_grant(rp_arm_req *r)
                 return;
         }
         json_object_set_new(res->internal, "access", json_string("Read"));
-        _cleanup_(rp_operation_freep) rp_operation *op = NULL;
-        int k = rp_db_res_put(reg->db, res);
-        if (k >= 0)
-                k = rp_arm_op_create(r->svc, reg, res->sub, "drp.grant", res->key, NULL, false,
-                                     &op);
-        if (k >= 0)
-                k = rp_arm_op_finish(reg, op, "Succeeded", 200,
-                                     json_pack("{s:s}", "accessSAS", url), RP_EC_NONE, NULL);
-        if (k < 0) {
-                rp_arm_reply_internal(r, k, "grant access");
-                return;
-        }
-        rp_arm_lro_headers(r, reg, op, false);
-        rp_arm_reply_empty(r, 202);
+        rp_compute_reply_access(r, reg, res, "drp.grant", url);
 }
 
 void rp_h_drp_revoke(rp_arm_req *r)
@@ -196,17 +183,5 @@ void rp_h_drp_revoke(rp_arm_req *r)
         json_int_t gen = json_integer_value(json_object_get(res->internal, "generation"));
         json_object_set_new(res->internal, "generation", json_integer(gen + 1));
         json_object_set_new(res->internal, "access", json_string("None"));
-        _cleanup_(rp_operation_freep) rp_operation *op = NULL;
-        int k = rp_db_res_put(reg->db, res);
-        if (k >= 0)
-                k = rp_arm_op_create(r->svc, reg, res->sub, "drp.revoke", res->key, NULL, false,
-                                     &op);
-        if (k >= 0)
-                k = rp_arm_op_finish(reg, op, "Succeeded", 200, NULL, RP_EC_NONE, NULL);
-        if (k < 0) {
-                rp_arm_reply_internal(r, k, "revoke access");
-                return;
-        }
-        rp_arm_lro_headers(r, reg, op, false);
-        rp_arm_reply_empty(r, 202);
+        rp_compute_reply_access(r, reg, res, "drp.revoke", NULL);
 }
