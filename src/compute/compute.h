@@ -112,6 +112,14 @@ int rp_job_rpc_delete(rp_service *svc, rp_region *reg, rp_operation *op);
 int rp_compute_rpc_remove(rp_region *reg, const char *rpc_key);
 int rp_job_rp_delete(rp_service *svc, rp_region *reg, rp_operation *op);
 int rp_job_rp_capture(rp_service *svc, rp_region *reg, rp_operation *op);
+/** PUT of a restore point that copies @p source_rp_id into collection @p rpc (whose source is
+ *  the source point's collection). Replies. */
+void rp_compute_rp_copy_create(rp_arm_req *r, rp_region *reg, rp_resource *rpc, const char *id,
+                               const char *source_rp_id, json_t *shape);
+int rp_job_rp_copy(rp_service *svc, rp_region *reg, rp_operation *op);
+/** The instance view of a copied restore point: replication state and percent per disk. */
+json_t *rp_compute_copy_instance_view(rp_region *reg, rp_resource *rp);
+int rp_job_drp_replicate(rp_service *svc, rp_region *reg, rp_operation *op);
 int rp_job_disk_restore(rp_service *svc, rp_region *reg, rp_operation *op);
 /** Write a new image at @p path (of at least @p size bytes) from disk restore point @p drp,
  *  every chunk verified. @return 0, -EBADMSG (corrupt data), -ENOENT, -errno. */

@@ -98,6 +98,8 @@ const rp_job_kind rp_compute_job_kinds[] = {
         { "rpc.delete", rp_job_rpc_delete },
         { "disk.restore", rp_job_disk_restore },
         { "region.gc", rp_job_region_gc },
+        { "rp.copy", rp_job_rp_copy },
+        { "drp.replicate", rp_job_drp_replicate },
 };
 const size_t rp_compute_n_job_kinds = ELEMENTSOF(rp_compute_job_kinds);
 

@@ -209,13 +209,6 @@ void rp_h_rp_put(rp_arm_req *r)
                                    "newer.");
                 return;
         }
-        if (source_rp) {
-                rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER,
-                                   "properties.sourceRestorePoint.id",
-                                   "Copying a restore point from another collection is not "
-                                   "supported yet.");
-                return;
-        }
         _cleanup_(rp_resource_freep) rp_resource *rpc = NULL;
         rp_region *reg;
         if (rp_compute_rpc_load(r, &reg, &rpc) < 0)
@@ -261,6 +254,23 @@ void rp_h_rp_put(rp_arm_req *r)
                 return;
         }
         const char *vm_id = json_string_value(rp_json_get_path(rpc->body, "properties.source.id"));
+        _cleanup_(rp_arm_id_freep) rp_arm_id *src_id = NULL;
+        bool copy = vm_id && rp_arm_id_parse(vm_id, &src_id) >= 0 &&
+                    rp_arm_id_is_type(src_id, "Microsoft.Compute/restorePointCollections");
+        if (copy != (source_rp != NULL)) {
+                rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER,
+                                   "properties.sourceRestorePoint.id",
+                                   copy ? "The collection's source is a collection: a restore "
+                                          "point in it is a copy and needs "
+                                          "sourceRestorePoint.id."
+                                        : "sourceRestorePoint.id is only allowed in a collection "
+                                          "whose source is another collection.");
+                return;
+        }
+        if (copy) {
+                rp_compute_rp_copy_create(r, reg, rpc, id, source_rp, shape);
+                return;
+        }
         _cleanup_free_ char *vm_key = vm_id ? rp_arm_id_key(vm_id) : NULL;
         _cleanup_(rp_resource_freep) rp_resource *vm = NULL;
         if (!vm_key || rp_db_res_get(reg->db, vm_key, &vm) < 0) {
@@ -352,9 +362,15 @@ void rp_h_rp_get(rp_arm_req *r)
                 return;
         }
         _cleanup_(rp_resource_freep) rp_resource *rp = NULL;
-        if (rp_load(r, NULL, &rp) < 0)
+        rp_region *reg = NULL;
+        if (rp_load(r, &reg, &rp) < 0)
                 return;
-        rp_arm_reply_json(r, 200, rp_compute_rp_present(r->api_version, rp, expand != NULL));
+        json_t *o = rp_compute_rp_present(r->api_version, rp, expand != NULL);
+        /* a copy's instance view is its replication progress, from its disk restore points */
+        if (o && expand && json_is_true(json_object_get(rp->internal, "copy")))
+                json_object_set_new(json_object_get(o, "properties"), "instanceView",
+                                    rp_compute_copy_instance_view(reg, rp));
+        rp_arm_reply_json(r, 200, o);
 }
 
 int rp_compute_rps_check_no_sas(rp_arm_req *r, rp_region *reg, const char *rpc_key,

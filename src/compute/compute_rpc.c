@@ -42,11 +42,36 @@ static json_t *rpc_present(rp_arm_req *r, rp_resource *res)
 static int rpc_source(rp_arm_req *r, const char *source_id, rp_region *reg, json_t **ret_source)
 {
         _cleanup_(rp_arm_id_freep) rp_arm_id *sid = NULL;
+        bool is_rpc = false;
         if (rp_arm_id_parse(source_id, &sid) < 0 ||
-            !rp_arm_id_is_type(sid, "Microsoft.Compute/virtualMachines")) {
+            !(rp_arm_id_is_type(sid, "Microsoft.Compute/virtualMachines") ||
+              (is_rpc = rp_arm_id_is_type(sid, RPC_DISPLAY)))) {
                 rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER, "properties.source.id",
-                                   "The source '%s' is not a virtual machine id.", source_id);
+                                   "The source '%s' is neither a virtual machine nor a restore "
+                                   "point collection id.",
+                                   source_id);
                 return -EINVAL;
+        }
+        if (is_rpc) {
+                /* a collection that receives copies of another collection's points */
+                _cleanup_free_ char *ckey = rp_arm_id_key(source_id);
+                _cleanup_(rp_resource_freep) rp_resource *src = NULL;
+                rp_region *creg = NULL;
+                int k = ckey ? rp_service_find(r->svc, ckey, &creg, &src) : -ENOMEM;
+                if (k == -ENOENT) {
+                        rp_arm_reply_error(r, RP_EC_RESOURCE_NOT_FOUND, "properties.source.id",
+                                           "The Resource '%s/%s' under resource group '%s' was "
+                                           "not found.",
+                                           RPC_DISPLAY, rp_arm_id_name(sid),
+                                           rp_strempty(sid->resource_group));
+                        return k;
+                }
+                if (k < 0) {
+                        rp_arm_reply_internal(r, k, "source lookup");
+                        return k;
+                }
+                *ret_source = json_pack("{s:s, s:s}", "id", src->id, "location", creg->name);
+                return *ret_source ? 0 : -ENOMEM;
         }
         _cleanup_free_ char *key = rp_arm_id_key(source_id);
         _cleanup_(rp_resource_freep) rp_resource *vm = NULL;
