@@ -3,6 +3,7 @@
 #   make test  - install deps, build, unit + end-to-end tests, then all again under ASan+UBSan
 .PHONY: all deps build run test test-fast test-asan fuzz demo clean
 
+MAKEFLAGS  += --no-print-directory
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
