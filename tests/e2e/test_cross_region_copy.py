@@ -161,3 +161,40 @@ def test_copy__rules(rpd):
     assert r.status_code == 202 and rpd.wait_lro(r)["status"] == "Succeeded"
     assert rpd.req("GET", c1, COMPUTE_API).status_code == 404
     assert rpd.req("GET", p1, COMPUTE_API).json()["properties"]["provisioningState"] == "Succeeded"
+
+
+def test_copy__kill_9_during_the_copy_then_restart_ends_with_a_complete_correct_copy(rpd):
+    """kill -9 as soon as the copy reports progress (on a fast machine it may be done by
+    then): after the restart the copy resumes from its saved cursor and completes."""
+    data = os.urandom(64 * MIB)
+    vm_id, _ = source_vm(rpd, "xr4", data[:4 * MIB])
+    # more data on the disk so that the copy takes a while
+    sas = sas_of(rpd, disk_path("xr4", "os"), "Write")
+    for i in range(0, len(data), 4 * MIB):
+        r = requests.put(sas + "&comp=page", data=data[i:i + 4 * MIB], verify=rpd.ca, headers={
+            "x-ms-range": "bytes=%d-%d" % (128 * MIB + i, 128 * MIB + i + 4 * MIB - 1),
+            "x-ms-page-write": "update"})
+        assert r.status_code == 201, r.text
+    src = put_rpc(rpd, "xr4", "src", "eastus", vm_id)
+    p1 = put_rp(rpd, "xr4", "src", "p1")
+    put_rpc(rpd, "xr4", "dst", "westus", src["id"])
+    c1 = put_rp(rpd, "xr4", "dst", "c1", {"properties": {"sourceRestorePoint": {"id": p1}}})
+    # kill as soon as the copy has started (or finished, on a fast machine)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        v = rpd.req("GET", c1, COMPUTE_API, params={"$expand": "instanceView"}).json()
+        pct = v["properties"]["instanceView"]["diskRestorePoints"][0]["replicationStatus"]["completionPercent"]
+        if pct > 0:
+            break
+    rpd.kill9()
+    rpd.start()
+    v, code, _ = wait_replicated(rpd, c1, timeout=120)
+    assert code == "ReplicationState/succeeded", v
+    drp_id = v["properties"]["instanceView"]["diskRestorePoints"][0]["id"]
+    r = rpd.req("PUT", disk_path("xr4", "restored"), DISK_API, {"location": "westus", "properties": {
+        "creationData": {"createOption": "Restore", "sourceResourceId": drp_id}}})
+    assert r.status_code == 202, r.text
+    assert rpd.wait_lro(r, timeout=120)["status"] == "Succeeded"
+    rsas = sas_of(rpd, disk_path("xr4", "restored"), "Read")
+    got = requests.get(rsas, headers={"Range": "bytes=%d-%d" % (128 * MIB, 192 * MIB - 1)}, verify=rpd.ca).content
+    assert got == data
