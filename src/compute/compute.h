@@ -73,6 +73,14 @@ void rp_compute_reply_resource(rp_arm_req *r, unsigned status, json_t *body,
  *  reply 202 with its LRO headers. */
 void rp_compute_reply_access(rp_arm_req *r, rp_region *reg, rp_resource *res, const char *kind,
                              const char *sas_url);
+/** Record (or, with @p key NULL, forget) the uuid → key mapping of a disk restore point. */
+int rp_compute_drp_index(rp_db *db, const char *uuid, const char *key);
+/** The disk restore point whose data-plane uuid is @p uuid. @return 0, -ENOENT or <0. */
+int rp_compute_drp_by_uuid(rp_region *reg, const char *uuid, rp_resource **ret);
+/** An InstanceViewStatus {code, level, displayStatus[, message][, time]}. New reference;
+ *  @p message and @p time may be NULL. */
+json_t *rp_compute_status(const char *code, const char *level, const char *display,
+                          const char *message, json_t *time);
 /** Current UTC time in ARM format into a new JSON string. */
 json_t *rp_compute_now(void);
 /** Unique id (GUID) into a new JSON string. */

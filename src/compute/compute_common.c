@@ -313,3 +313,42 @@ void rp_compute_reply_access(rp_arm_req *r, rp_region *reg, rp_resource *res, co
         rp_arm_lro_headers(r, reg, op, false);
         rp_arm_reply_empty(r, 202);
 }
+
+json_t *rp_compute_status(const char *code, const char *level, const char *display,
+                          const char *message, json_t *time)
+{
+        json_t *o = json_pack("{s:s, s:s, s:s}", "code", code, "level", level, "displayStatus",
+                              display);
+        if (o && message)
+                json_object_set_new(o, "message", json_string(message));
+        if (o && time)
+                json_object_set(o, "time", time);
+        return o;
+}
+
+/* A disk restore point's data-plane name (its manifest uuid) maps to its record, as a disk's
+ * image uuid does ("diskfile/"), so a SAS read finds it without a scan. */
+int rp_compute_drp_index(rp_db *db, const char *uuid, const char *key)
+{
+        _cleanup_free_ char *k = rp_asprintf("drpfile/%s", uuid);
+        return k ? rp_db_kv_put(db, k, key ? key : "") : -ENOMEM;
+}
+
+int rp_compute_drp_by_uuid(rp_region *reg, const char *uuid, rp_resource **ret)
+{
+        _cleanup_free_ char *k = rp_asprintf("drpfile/%s", uuid);
+        _cleanup_free_ char *key = NULL;
+        int r = k ? rp_db_kv_get(reg->db, k, &key) : -ENOMEM;
+        if (r < 0)
+                return r;
+        if (!*key)
+                return -ENOENT;
+        _cleanup_(rp_resource_freep) rp_resource *res = NULL;
+        r = rp_db_res_get(reg->db, key, &res);
+        if (r < 0)
+                return r;
+        if (!rp_streq(json_string_value(json_object_get(res->internal, "uuid")), uuid))
+                return -ENOENT;
+        *ret = TAKE_PTR(res);
+        return 0;
+}

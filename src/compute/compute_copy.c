@@ -26,15 +26,6 @@
 
 #define RP_DISPLAY "Microsoft.Compute/restorePointCollections/restorePoints"
 
-static json_t *status(const char *code, const char *level, const char *display, const char *msg)
-{
-        json_t *o = json_pack("{s:s, s:s, s:s}", "code", code, "level", level, "displayStatus",
-                              display);
-        if (o && msg)
-                json_object_set_new(o, "message", json_string(msg));
-        return o;
-}
-
 /* Rewrite the diskRestorePoint ids of a copied sourceMetadata to the target's. */
 static void rewrite_drp_ids(json_t *meta, const json_t *map)
 {
@@ -69,6 +60,11 @@ static int copy_tx(rp_db *db, void *ud)
         struct copy_tx *x = ud;
         for (size_t i = 0; i < x->n; i++) {
                 int k = rp_db_res_put(db, x->drps[i]);
+                if (k >= 0)
+                        k = rp_compute_drp_index(
+                                db,
+                                json_string_value(json_object_get(x->drps[i]->internal, "uuid")),
+                                x->drps[i]->key);
                 if (k < 0)
                         return k;
         }
@@ -97,8 +93,8 @@ void rp_compute_rp_copy_create(rp_arm_req *r, rp_region *reg, rp_resource *rpc, 
                 rp_arm_reply_internal(r, k, "source lookup");
                 return;
         }
-        const char *rpc_src = json_string_value(rp_json_get_path(rpc->body,
-                                                                 "properties.source.id"));
+        const char *rpc_src =
+                json_string_value(rp_json_get_path(rpc->body, "properties.source.id"));
         _cleanup_free_ char *rpc_src_key = rpc_src ? rp_arm_id_key(rpc_src) : NULL;
         if (!rp_streq(src->parent_key, rpc_src_key)) {
                 rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER, "properties.sourceRestorePoint.id",
@@ -107,13 +103,12 @@ void rp_compute_rp_copy_create(rp_arm_req *r, rp_region *reg, rp_resource *rpc, 
                                    rp_strempty(rpc_src));
                 return;
         }
-        if (!rp_streq(json_string_value(rp_json_get_path(src->body,
-                                                         "properties.provisioningState")),
-                      "Succeeded")) {
-                rp_arm_reply_error(r, RP_EC_OPERATION_NOT_ALLOWED,
-                                   "properties.sourceRestorePoint.id",
-                                   "The source restore point '%s' is not in state Succeeded.",
-                                   source_rp_id);
+        if (!rp_streq(
+                    json_string_value(rp_json_get_path(src->body, "properties.provisioningState")),
+                    "Succeeded")) {
+                rp_arm_reply_error(
+                        r, RP_EC_OPERATION_NOT_ALLOWED, "properties.sourceRestorePoint.id",
+                        "The source restore point '%s' is not in state Succeeded.", source_rp_id);
                 return;
         }
         rp_resource **sdrps = NULL;
@@ -158,17 +153,17 @@ void rp_compute_rp_copy_create(rp_arm_req *r, rp_region *reg, rp_resource *rpc, 
                 json_object_set_new(p, "replicationState", json_string("Replicating"));
                 json_object_set_new(p, "completionPercent", json_real(0.0));
                 /* what arrives is encrypted under this region's platform key */
-                json_object_set_new(p, "encryption", json_pack("{s:s}", "type",
-                                                               "EncryptionAtRestWithPlatformKey"));
+                json_object_set_new(p, "encryption",
+                                    json_pack("{s:s}", "type", "EncryptionAtRestWithPlatformKey"));
                 drps[i]->body = body;
                 drps[i]->internal = json_pack(
-                        "{s:s, s:b, s:O?, s:s, s:I, s:s, s:s, s:s, s:i}", "uuid", uuid,
-                        "committed", 0, "size", json_object_get(s->internal, "size"), "access",
-                        "None", "generation", (json_int_t)0, "source_drp_id", s->id,
-                        "source_region", sreg->name, "state", "inProgress", "percent", 0);
+                        "{s:s, s:b, s:O?, s:s, s:I, s:s, s:s, s:s, s:i}", "uuid", uuid, "committed",
+                        0, "size", json_object_get(s->internal, "size"), "access", "None",
+                        "generation", (json_int_t)0, "source_drp_id", s->id, "source_region",
+                        sreg->name, "state", "inProgress", "percent", 0);
                 json_object_set_new(map, s->key, json_string(did));
-                json_array_append_new(disks, json_pack("{s:s, s:s}", "drp_id", did,
-                                                       "drp_key", drps[i]->key));
+                json_array_append_new(
+                        disks, json_pack("{s:s, s:s}", "drp_id", did, "drp_key", drps[i]->key));
                 if (!drps[i]->body || !drps[i]->internal)
                         k = -ENOMEM;
         }
@@ -180,16 +175,15 @@ void rp_compute_rp_copy_create(rp_arm_req *r, rp_region *reg, rp_resource *rpc, 
                         json_object_set_new(meta, "location", json_string(sreg->name));
                 }
                 res->body = json_pack("{s:s, s:s, s:s, s:{s:{s:s}, s:O?, s:O?, s:s, s:O?, s:o?}}",
-                                      "id", id, "name", r->cap[3], "type", RP_DISPLAY,
-                                      "properties", "sourceRestorePoint", "id", src->id,
-                                      "excludeDisks", json_object_get(sp, "excludeDisks"),
-                                      "consistencyMode", json_object_get(sp, "consistencyMode"),
-                                      "provisioningState", "Creating", "timeCreated",
-                                      json_object_get(sp, "timeCreated"), "sourceMetadata", meta);
+                                      "id", id, "name", r->cap[3], "type", RP_DISPLAY, "properties",
+                                      "sourceRestorePoint", "id", src->id, "excludeDisks",
+                                      json_object_get(sp, "excludeDisks"), "consistencyMode",
+                                      json_object_get(sp, "consistencyMode"), "provisioningState",
+                                      "Creating", "timeCreated", json_object_get(sp, "timeCreated"),
+                                      "sourceMetadata", meta);
                 res->internal = json_pack("{s:O, s:b, s:s, s:s, s:I, s:O}", "request", shape,
                                           "copy", 1, "source_rp_key", src->key, "source_region",
-                                          sreg->name, "added_bytes", (json_int_t)0, "disks",
-                                          disks);
+                                          sreg->name, "added_bytes", (json_int_t)0, "disks", disks);
                 if (!res->body || !res->internal)
                         k = -ENOMEM;
         }
@@ -199,10 +193,10 @@ void rp_compute_rp_copy_create(rp_arm_req *r, rp_region *reg, rp_resource *rpc, 
                 k = rp_db_run_tx(reg->db, copy_tx, &x);
         }
         if (k >= 0)
-                k = rp_arm_op_create(r->svc, reg, res->sub, "rp.copy", res->key,
-                                     json_pack("{s:s}", "api_version",
-                                               r->api_version ? r->api_version : ""),
-                                     true, &op);
+                k = rp_arm_op_create(
+                        r->svc, reg, res->sub, "rp.copy", res->key,
+                        json_pack("{s:s}", "api_version", r->api_version ? r->api_version : ""),
+                        true, &op);
         for (size_t i = 0; drps && i < n; i++)
                 rp_resource_free(drps[i]);
         rp_free(drps);
@@ -385,8 +379,7 @@ int rp_job_drp_replicate(rp_service *svc, rp_region *reg, rp_operation *op)
         if (st < 0)
                 return st; /* retried by the worker; the cursor resumes it */
         if (st == RP_REPL_STEP_DONE) {
-                k = record(reg, op->resource_key, "succeeded", 100, "Replication succeeded.",
-                           true);
+                k = record(reg, op->resource_key, "succeeded", 100, "Replication succeeded.", true);
                 if (k == -ENOENT)
                         return rp_arm_op_finish(reg, op, "Canceled", 0, NULL, RP_EC_NONE, NULL);
                 if (k < 0)
@@ -406,7 +399,6 @@ json_t *rp_compute_copy_instance_view(rp_region *reg, rp_resource *rp)
         rp_db_filter f = { .type = RP_TYPE_DRP, .parent_key = rp->key };
         json_t *disks = json_array();
         bool failed = false, all_ok = true;
-        const char *fail_msg = NULL;
         _cleanup_free_ char *first_msg = NULL;
         if (rp_db_res_list(reg->db, &f, &list, &n) < 0)
                 n = 0;
@@ -418,7 +410,6 @@ json_t *rp_compute_copy_instance_view(rp_region *reg, rp_resource *rp)
                 all_ok = all_ok && ok;
                 if (bad && !failed) {
                         failed = true;
-                        fail_msg = msg;
                         rp_free(first_msg);
                         first_msg = rp_strdup(msg);
                 }
@@ -428,19 +419,20 @@ json_t *rp_compute_copy_instance_view(rp_region *reg, rp_resource *rp)
                         disks,
                         json_pack("{s:s, s:{s:o, s:I}}", "id", list[i]->id, "replicationStatus",
                                   "status",
-                                  ok    ? status("ReplicationState/succeeded", "Info",
-                                                 "Succeeded", NULL)
-                                  : bad ? status("ReplicationState/failed", "Error", "Failed",
-                                                 msg)
-                                        : status("ReplicationState/inProgress", "Info",
-                                                 "In progress", msg),
+                                  ok    ? rp_compute_status("ReplicationState/succeeded", "Info",
+                                                            "Succeeded", NULL, NULL)
+                                  : bad ? rp_compute_status("ReplicationState/failed", "Error",
+                                                            "Failed", msg, NULL)
+                                        : rp_compute_status("ReplicationState/inProgress", "Info",
+                                                            "In progress", msg, NULL),
                                   "completionPercent", ok ? (json_int_t)100 : pct));
         }
-        (void)fail_msg;
         rp_resource_list_free(list, n);
-        json_t *s = failed   ? status("ReplicationState/failed", "Error", "Failed", first_msg)
-                    : all_ok ? status("ReplicationState/succeeded", "Info", "Succeeded", NULL)
-                             : status("ReplicationState/inProgress", "Info", "In progress",
-                                      first_msg);
+        json_t *s = failed   ? rp_compute_status("ReplicationState/failed", "Error", "Failed",
+                                                 first_msg, NULL)
+                    : all_ok ? rp_compute_status("ReplicationState/succeeded", "Info", "Succeeded",
+                                                 NULL, NULL)
+                             : rp_compute_status("ReplicationState/inProgress", "Info",
+                                                 "In progress", first_msg, NULL);
         return json_pack("{s:o, s:[o]}", "diskRestorePoints", disks, "statuses", s);
 }

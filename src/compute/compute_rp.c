@@ -23,18 +23,6 @@ static char *rp_id(rp_arm_req *r)
                               NULL);
 }
 
-static json_t *status_entry(const char *code, const char *level, const char *display,
-                            const char *message, json_t *time)
-{
-        json_t *o = json_pack("{s:s, s:s, s:s}", "code", code, "level", level, "displayStatus",
-                              display);
-        if (o && message)
-                json_object_set_new(o, "message", json_string(message));
-        if (o && time)
-                json_object_set(o, "time", time);
-        return o;
-}
-
 static json_t *instance_view(rp_resource *rp)
 {
         const char *state =
@@ -44,17 +32,17 @@ static json_t *instance_view(rp_resource *rp)
         const char *msg = json_string_value(rp_json_get_path(rp->internal, "error.message"));
         if (rp_streq(state, "Succeeded"))
                 json_array_append_new(statuses,
-                                      status_entry("ProvisioningState/succeeded", "Info",
+                                      rp_compute_status("ProvisioningState/succeeded", "Info",
                                                    "Provisioning succeeded", NULL, time));
         else if (rp_streq(state, "Failed"))
                 json_array_append_new(statuses,
-                                      status_entry("ProvisioningState/failed", "Error",
+                                      rp_compute_status("ProvisioningState/failed", "Error",
                                                    "Provisioning failed", msg, time));
         else if (rp_streq(state, "Deleting"))
-                json_array_append_new(statuses, status_entry("ProvisioningState/deleting",
+                json_array_append_new(statuses, rp_compute_status("ProvisioningState/deleting",
                                                              "Info", "Deleting", NULL, time));
         else
-                json_array_append_new(statuses, status_entry("ProvisioningState/creating",
+                json_array_append_new(statuses, rp_compute_status("ProvisioningState/creating",
                                                              "Info", "Creating", NULL, time));
         json_t *disks = json_array();
         size_t i;
@@ -67,9 +55,9 @@ static json_t *instance_view(rp_resource *rp)
                 json_array_append_new(
                         disks,
                         json_pack("{s:s, s:{s:o, s:i}}", "id", drp, "replicationStatus", "status",
-                                  ok ? status_entry("ReplicationState/succeeded", "Info",
+                                  ok ? rp_compute_status("ReplicationState/succeeded", "Info",
                                                     "Succeeded", NULL, NULL)
-                                     : status_entry(rp_streq(state, "Failed")
+                                     : rp_compute_status(rp_streq(state, "Failed")
                                                             ? "ReplicationState/failed"
                                                             : "ReplicationState/inProgress",
                                                     rp_streq(state, "Failed") ? "Error" : "Info",
