@@ -303,6 +303,8 @@ static int commit_tx(rp_db *db, void *ud)
                 if (!drp->body || !drp->internal)
                         return -ENOMEM;
                 int k = rp_db_res_put(db, drp);
+                if (k >= 0)
+                        k = rp_compute_drp_index(db, d->drp_uuid, drp->key);
                 if (k < 0)
                         return k;
                 /* the next point of this disk is incremental over this one */

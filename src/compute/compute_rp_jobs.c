@@ -28,6 +28,8 @@ static int rp_remove(rp_region *reg, const char *rp_key)
         for (size_t i = 0; i < n && k >= 0; i++) {
                 const char *uuid = json_string_value(json_object_get(list[i]->internal, "uuid"));
                 k = rp_db_res_delete(reg->db, list[i]->key);
+                if (k >= 0 && uuid)
+                        k = rp_compute_drp_index(reg->db, uuid, NULL);
                 if (k >= 0 && uuid) {
                         _cleanup_free_ char *path = rp_region_manifest_path(reg, uuid);
                         if (path && unlink(path) < 0 && errno != ENOENT)

@@ -514,22 +514,15 @@ void rp_h_data_drp_get(rp_arm_req *r)
                 rp_arm_reply_error(r, RP_EC_DATA_AUTH_FAILED, NULL, NULL);
                 return;
         }
-        /* find the disk restore point by its uuid: it must still exist, same generation */
-        rp_resource **list = NULL;
-        size_t n = 0;
-        rp_db_filter f = { .type = RP_TYPE_DRP };
-        k = rp_db_res_list(reg->db, &f, &list, &n);
-        if (k < 0) {
+        /* the disk restore point must still exist, with the SAS's generation */
+        _cleanup_(rp_resource_freep) rp_resource *drp = NULL;
+        k = rp_compute_drp_by_uuid(reg, r->cap[1], &drp);
+        if (k < 0 && k != -ENOENT) {
                 rp_arm_reply_internal(r, k, "disk restore point lookup");
                 return;
         }
-        json_int_t gen = -1;
-        for (size_t i = 0; i < n; i++)
-                if (rp_streq(json_string_value(json_object_get(list[i]->internal, "uuid")),
-                             r->cap[1]))
-                        gen = json_integer_value(json_object_get(list[i]->internal,
-                                                                 "generation"));
-        rp_resource_list_free(list, n);
+        json_int_t gen = k < 0 ? -1
+                               : json_integer_value(json_object_get(drp->internal, "generation"));
         if (gen < 0 || (uint64_t)gen != g.generation) {
                 rp_arm_reply_error(r, RP_EC_DATA_REVOKED, NULL, NULL);
                 return;
