@@ -208,6 +208,17 @@ static int show(rp_args *a, const char *path, const rp_cli_column *cols)
         return RP_CLI_EXIT_OK;
 }
 
+/* show() of @p base (NULL: out of memory), with $expand=@p expand when it is not NULL. */
+static int show_expanded(rp_args *a, const char *base, const char *expand,
+                         const rp_cli_column *cols)
+{
+        _cleanup_free_ char *path = base && expand ? rp_asprintf("%s?$expand=%s", base, expand)
+                                                   : NULL;
+        if (!base || (expand && !path))
+                return RP_CLI_EXIT_ERROR;
+        return show(a, path ? path : base, cols);
+}
+
 /* ================================================================ collections */
 
 static const char rpc_create_help[] =
@@ -298,11 +309,7 @@ static int rpc_show(rp_cli *cli, int argc, char **argv)
         if (k != 0)
                 return k;
         _cleanup_free_ char *base = rpc_path(&a, false);
-        _cleanup_free_ char *path =
-                base && a.restore_points ? rp_asprintf("%s?$expand=restorePoints", base) : NULL;
-        if (!base || (a.restore_points && !path))
-                return RP_CLI_EXIT_ERROR;
-        return show(&a, path ? path : base, rpc_columns);
+        return show_expanded(&a, base, a.restore_points ? "restorePoints" : NULL, rpc_columns);
 }
 
 static const char rpc_list_help[] =
@@ -666,11 +673,7 @@ static int rp_show(rp_cli *cli, int argc, char **argv)
         if (k != 0)
                 return k;
         _cleanup_free_ char *base = rpc_path(&a, true);
-        _cleanup_free_ char *path =
-                base && a.instance_view ? rp_asprintf("%s?$expand=instanceView", base) : NULL;
-        if (!base || (a.instance_view && !path))
-                return RP_CLI_EXIT_ERROR;
-        return show(&a, path ? path : base, rp_columns);
+        return show_expanded(&a, base, a.instance_view ? "instanceView" : NULL, rp_columns);
 }
 
 static const char rp_list_help[] =
