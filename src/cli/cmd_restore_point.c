@@ -212,8 +212,8 @@ static int show(rp_args *a, const char *path, const rp_cli_column *cols)
 static int show_expanded(rp_args *a, const char *base, const char *expand,
                          const rp_cli_column *cols)
 {
-        _cleanup_free_ char *path = base && expand ? rp_asprintf("%s?$expand=%s", base, expand)
-                                                   : NULL;
+        _cleanup_free_ char *path =
+                base && expand ? rp_asprintf("%s?$expand=%s", base, expand) : NULL;
         if (!base || (expand && !path))
                 return RP_CLI_EXIT_ERROR;
         return show(a, path ? path : base, cols);
