@@ -619,6 +619,8 @@ static void *worker_main(void *p)
                         if (!backoff_ms)
                                 continue;
                 }
+                if (k == 0 && !backoff_ms && reg->svc->idle)
+                        reg->svc->idle(reg->svc, reg);
                 /* Nothing to do (or a retry is due later): sleep until kicked. */
                 if (worker_wait(reg, backoff_ms ? backoff_ms : 1000))
                         break;

@@ -165,7 +165,7 @@ rp_resource *rp_compute_resource_new(const char *id, const char *type, const cha
 
 /* Module-private on purpose: the lock protects the records the compute handlers and jobs
  * own, not the service (see rp_compute_model_lock() in compute.h). */
-static pthread_mutex_t model_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t model_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 void *rp_compute_model_lock(void)
 {

@@ -27,7 +27,7 @@
 #define RP_DISPLAY "Microsoft.Compute/restorePointCollections/restorePoints"
 
 /* Rewrite the diskRestorePoint ids of a copied sourceMetadata to the target's. */
-static void rewrite_drp_ids(json_t *meta, const json_t *map)
+void rp_compute_rewrite_drp_ids(json_t *meta, const json_t *map)
 {
         json_t *sp = json_object_get(meta, "storageProfile");
         json_t *all = json_array();
@@ -69,6 +69,47 @@ static int copy_tx(rp_db *db, void *ud)
                         return k;
         }
         return rp_db_res_put(db, x->rp);
+}
+
+int rp_compute_copy_commit(rp_region *reg, rp_resource *rp, rp_resource **drps, size_t n)
+{
+        struct copy_tx x = { .rp = rp, .drps = drps, .n = n };
+        return rp_db_run_tx(reg->db, copy_tx, &x);
+}
+
+rp_resource *rp_compute_copy_drp_new(const char *rp_id, const char *sub, const char *rg,
+                                     const char *name, json_t *size, json_t *props,
+                                     const char *source_drp_id, const char *source_resource_id,
+                                     const char *source_region)
+{
+        _cleanup_free_ char *did = rp_asprintf("%s/diskRestorePoints/%s", rp_id, name);
+        char uuid[RP_UUID_STR_LEN + 1];
+        _cleanup_(rp_resource_freep) rp_resource *drp = NULL;
+        if (!did || rp_uuid4(uuid) < 0 ||
+            !(drp = rp_compute_resource_new(did, RP_TYPE_DRP, sub, rg)))
+                return NULL;
+        json_t *p = json_deep_copy(props);
+        drp->body = json_pack("{s:s, s:s, s:s, s:o}", "id", did, "name", name, "type",
+                              "Microsoft.Compute/restorePointCollections/restorePoints/"
+                              "diskRestorePoints",
+                              "properties", p ? p : json_object());
+        if (!drp->body)
+                return NULL;
+        p = json_object_get(drp->body, "properties");
+        json_object_set_new(p, "sourceResourceId", json_string(source_resource_id));
+        json_object_set_new(p, "sourceResourceLocation", json_string(source_region));
+        json_object_set_new(p, "replicationState", json_string("Replicating"));
+        json_object_set_new(p, "completionPercent", json_real(0.0));
+        /* what arrives is encrypted under this region's platform key, whatever the source
+         * disk's encryption */
+        json_object_set_new(p, "encryption",
+                            json_pack("{s:s}", "type", "EncryptionAtRestWithPlatformKey"));
+        json_object_del(p, "diskAccessId");
+        drp->internal = json_pack("{s:s, s:b, s:O?, s:s, s:I, s:s, s:s, s:s, s:i}", "uuid", uuid,
+                                  "committed", 0, "size", size, "access", "None", "generation",
+                                  (json_int_t)0, "source_drp_id", source_drp_id, "source_region",
+                                  source_region, "state", "inProgress", "percent", 0);
+        return drp->internal ? TAKE_PTR(drp) : NULL;
 }
 
 void rp_compute_rp_copy_create(rp_arm_req *r, rp_region *reg, rp_resource *rpc, const char *id,
@@ -137,41 +178,24 @@ void rp_compute_rp_copy_create(rp_arm_req *r, rp_region *reg, rp_resource *rpc, 
         k = res && drps && map && disks ? 0 : -ENOMEM;
         for (size_t i = 0; k >= 0 && i < n; i++) {
                 rp_resource *s = sdrps[i];
-                const char *name = json_string_value(json_object_get(s->body, "name"));
-                _cleanup_free_ char *did = rp_asprintf("%s/diskRestorePoints/%s", id, name);
-                char uuid[RP_UUID_STR_LEN + 1];
-                if (!did || rp_uuid4(uuid) < 0 ||
-                    !(drps[i] = rp_compute_resource_new(did, RP_TYPE_DRP, rpc->sub, rpc->rg))) {
+                drps[i] = rp_compute_copy_drp_new(
+                        id, rpc->sub, rpc->rg, json_string_value(json_object_get(s->body, "name")),
+                        json_object_get(s->internal, "size"),
+                        json_object_get(s->body, "properties"), s->id, s->id, sreg->name);
+                if (!drps[i]) {
                         k = -ENOMEM;
                         break;
                 }
-                json_t *body = json_deep_copy(s->body);
-                json_t *p = json_object_get(body, "properties");
-                json_object_set_new(body, "id", json_string(did));
-                json_object_set_new(p, "sourceResourceId", json_string(s->id));
-                json_object_set_new(p, "sourceResourceLocation", json_string(sreg->name));
-                json_object_set_new(p, "replicationState", json_string("Replicating"));
-                json_object_set_new(p, "completionPercent", json_real(0.0));
-                /* what arrives is encrypted under this region's platform key */
-                json_object_set_new(p, "encryption",
-                                    json_pack("{s:s}", "type", "EncryptionAtRestWithPlatformKey"));
-                drps[i]->body = body;
-                drps[i]->internal = json_pack(
-                        "{s:s, s:b, s:O?, s:s, s:I, s:s, s:s, s:s, s:i}", "uuid", uuid, "committed",
-                        0, "size", json_object_get(s->internal, "size"), "access", "None",
-                        "generation", (json_int_t)0, "source_drp_id", s->id, "source_region",
-                        sreg->name, "state", "inProgress", "percent", 0);
-                json_object_set_new(map, s->key, json_string(did));
-                json_array_append_new(
-                        disks, json_pack("{s:s, s:s}", "drp_id", did, "drp_key", drps[i]->key));
-                if (!drps[i]->body || !drps[i]->internal)
-                        k = -ENOMEM;
+                json_object_set(map, s->key, json_object_get(drps[i]->body, "id"));
+                json_array_append_new(disks, json_pack("{s:O, s:s}", "drp_id",
+                                                       json_object_get(drps[i]->body, "id"),
+                                                       "drp_key", drps[i]->key));
         }
         if (k >= 0) {
                 json_t *sp = json_object_get(src->body, "properties");
                 json_t *meta = json_deep_copy(json_object_get(sp, "sourceMetadata"));
                 if (meta) {
-                        rewrite_drp_ids(meta, map);
+                        rp_compute_rewrite_drp_ids(meta, map);
                         json_object_set_new(meta, "location", json_string(sreg->name));
                 }
                 res->body = json_pack("{s:s, s:s, s:s, s:{s:{s:s}, s:O?, s:O?, s:s, s:O?, s:o?}}",
@@ -188,10 +212,8 @@ void rp_compute_rp_copy_create(rp_arm_req *r, rp_region *reg, rp_resource *rpc, 
                         k = -ENOMEM;
         }
         _cleanup_(rp_operation_freep) rp_operation *op = NULL;
-        if (k >= 0) {
-                struct copy_tx x = { .rp = res, .drps = drps, .n = n };
-                k = rp_db_run_tx(reg->db, copy_tx, &x);
-        }
+        if (k >= 0)
+                k = rp_compute_copy_commit(reg, res, drps, n);
         if (k >= 0)
                 k = rp_arm_op_create(
                         r->svc, reg, res->sub, "rp.copy", res->key,
@@ -314,15 +336,18 @@ int rp_job_drp_replicate(rp_service *svc, rp_region *reg, rp_operation *op)
         const char *src_id = json_string_value(json_object_get(drp->internal, "source_drp_id"));
         const char *uuid = json_string_value(json_object_get(drp->internal, "uuid"));
         _cleanup_free_ char *mpath = uuid ? rp_region_manifest_path(reg, uuid) : NULL;
-        rp_region *sreg = rp_service_region(
-                svc, json_string_value(json_object_get(drp->internal, "source_region")));
-        if (!src_id || !mpath || !sreg) {
+        const char *src_region = json_string_value(json_object_get(drp->internal, "source_region"));
+        rp_region *sreg = src_region ? rp_service_region(svc, src_region) : NULL;
+        if (!src_id || !mpath || (!sreg && !svc->remote_peer)) {
                 record(reg, op->resource_key, "failed", 0, "The copy's source is unknown.", false);
                 return rp_arm_op_finish(reg, op, "Failed", 0, NULL, RP_EC_INTERNAL,
                                         "The copy's source is unknown.");
         }
         rp_peer *peer = NULL;
-        k = rp_peer_local_new(sreg->store, local_manifest, svc, &peer);
+        if (sreg)
+                k = rp_peer_local_new(sreg->store, local_manifest, svc, &peer);
+        else
+                k = svc->remote_peer(svc, src_region, (void **)&peer);
         if (k < 0)
                 return k;
         rp_repl_copy *c = NULL;
@@ -384,12 +409,16 @@ int rp_job_drp_replicate(rp_service *svc, rp_region *reg, rp_operation *op)
                         return rp_arm_op_finish(reg, op, "Canceled", 0, NULL, RP_EC_NONE, NULL);
                 if (k < 0)
                         return k;
-                log_info("disk restore point '%s' copied from %s", drp->id, sreg->name);
-                return rp_arm_op_finish(reg, op, "Succeeded", 200, NULL, RP_EC_NONE, NULL);
+                log_info("disk restore point '%s' copied from %s", drp->id, src_region);
+                k = rp_arm_op_finish(reg, op, "Succeeded", 200, NULL, RP_EC_NONE, NULL);
+                rp_compute_pull_settle(svc, reg, drp->parent_key);
+                return k;
         }
         (void)record(reg, op->resource_key, "failed", 0, msg_copy, false);
         log_warning("copy of '%s' failed: %s: %s", drp->id, code_copy, msg_copy);
-        return rp_arm_op_finish(reg, op, "Failed", 0, NULL, RP_EC_CAPTURE_FAILED, msg_copy);
+        k = rp_arm_op_finish(reg, op, "Failed", 0, NULL, RP_EC_CAPTURE_FAILED, msg_copy);
+        rp_compute_pull_settle(svc, reg, drp->parent_key);
+        return k;
 }
 
 json_t *rp_compute_copy_instance_view(rp_region *reg, rp_resource *rp)
@@ -428,6 +457,18 @@ json_t *rp_compute_copy_instance_view(rp_region *reg, rp_resource *rp)
                                   "completionPercent", ok ? (json_int_t)100 : pct));
         }
         rp_resource_list_free(list, n);
+        const char *rp_state =
+                json_string_value(rp_json_get_path(rp->body, "properties.provisioningState"));
+        if (rp_streq(rp_state, "Failed")) {
+                failed = true;
+                rp_free(first_msg);
+                first_msg = rp_strdup(
+                        json_string_value(rp_json_get_path(rp->internal, "error.message")));
+        } else if (n == 0 && rp_streq(rp_state, "Creating")) {
+                all_ok = false;
+                rp_free(first_msg);
+                first_msg = rp_strdup("The source region is capturing the VM.");
+        }
         json_t *s = failed   ? rp_compute_status("ReplicationState/failed", "Error", "Failed",
                                                  first_msg, NULL)
                     : all_ok ? rp_compute_status("ReplicationState/succeeded", "Info", "Succeeded",

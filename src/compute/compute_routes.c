@@ -100,6 +100,8 @@ const rp_job_kind rp_compute_job_kinds[] = {
         { "region.gc", rp_job_region_gc },
         { "rp.copy", rp_job_rp_copy },
         { "drp.replicate", rp_job_drp_replicate },
+        { "rp.pull", rp_job_rp_pull },
+        { "hold.release", rp_job_hold_release },
 };
 const size_t rp_compute_n_job_kinds = ELEMENTSOF(rp_compute_job_kinds);
 

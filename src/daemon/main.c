@@ -258,6 +258,7 @@ int main(int argc, char **argv)
         svc.freeze_hook = run_freeze_hook;
         svc.freeze_hook_data = &cfg;
         svc.stream_body = rp_dataplane_stream_body;
+        svc.idle = rp_compute_pull_idle;
 
         /* Block the stop signals before any thread starts, so all inherit the mask. */
         sigset_t mask;
