@@ -101,6 +101,11 @@ struct rp_service {
          *  into *ret_peer. @return 0, -EHOSTUNREACH (no such peer), <0. NULL: no peers. */
         int (*remote_peer)(rp_service *svc, const char *region, void **ret_peer);
         void *remote_data;
+        /** Answer @p r by forwarding it to another host, if what it names is hosted there.
+         *  @return true if answered. NULL: nothing is forwarded. */
+        bool (*forward)(rp_arm_req *r);
+        /** Add other hosts' items to the first page of a list. May be NULL. */
+        void (*list_more)(rp_arm_req *r, json_t *items);
         /** Called by a region's worker when it has nothing to do (about once a second). */
         void (*idle)(rp_service *svc, rp_region *reg);
 };

@@ -121,93 +121,104 @@ void rp_compute_rp_copy_create(rp_arm_req *r, rp_region *reg, rp_resource *rpc, 
                                    "'%s' is not a restore point id.", source_rp_id);
                 return;
         }
-        _cleanup_free_ char *skey = rp_arm_id_key(source_rp_id);
-        _cleanup_(rp_resource_freep) rp_resource *src = NULL;
-        rp_region *sreg = NULL;
-        int k = skey ? rp_service_find(r->svc, skey, &sreg, &src) : -ENOMEM;
-        if (k == -ENOENT) {
+        /* the source region answers, hosted here or by a peer */
+        const char *sregion =
+                json_string_value(rp_json_get_path(rpc->body, "properties.source.location"));
+        _cleanup_json_ json_t *req = json_pack("{s:s}", "id", source_rp_id);
+        rp_source_reply rep;
+        int k = req && sregion ? rp_source_call(r->svc, sregion, "rp.get", req, &rep) : -ENOMEM;
+        _cleanup_json_ json_t *src = k == 0 ? TAKE_PTR(rep.body) : NULL;
+        if (k == -EREMOTE && rep.ec == RP_EC_RESOURCE_NOT_FOUND) {
+                rp_source_reply_done(&rep);
                 rp_arm_reply_error(r, RP_EC_RESOURCE_NOT_FOUND, "properties.sourceRestorePoint.id",
                                    "The source restore point '%s' was not found.", source_rp_id);
                 return;
         }
         if (k < 0) {
-                rp_arm_reply_internal(r, k, "source lookup");
+                if (k == -EREMOTE)
+                        rp_arm_reply_error(r, rep.ec, "properties.sourceRestorePoint.id", "%s",
+                                           rp_strempty(rep.message));
+                else
+                        rp_arm_reply_error(r, RP_EC_SERVICE_UNAVAILABLE,
+                                           "properties.sourceRestorePoint.id",
+                                           "The source region '%s' could not be reached: %s.",
+                                           rp_strempty(sregion), strerror(-k));
+                rp_source_reply_done(&rep);
                 return;
         }
+        const char *src_id = json_string_value(json_object_get(src, "id"));
         const char *rpc_src =
                 json_string_value(rp_json_get_path(rpc->body, "properties.source.id"));
         _cleanup_free_ char *rpc_src_key = rpc_src ? rp_arm_id_key(rpc_src) : NULL;
-        if (!rp_streq(src->parent_key, rpc_src_key)) {
+        if (!rp_streq(json_string_value(json_object_get(src, "parentKey")), rpc_src_key)) {
                 rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER, "properties.sourceRestorePoint.id",
                                    "The source restore point must belong to the collection '%s', "
                                    "the source of this collection.",
                                    rp_strempty(rpc_src));
                 return;
         }
-        if (!rp_streq(
-                    json_string_value(rp_json_get_path(src->body, "properties.provisioningState")),
-                    "Succeeded")) {
+        json_t *sp = json_object_get(src, "properties");
+        if (!rp_streq(json_string_value(json_object_get(sp, "provisioningState")), "Succeeded")) {
                 rp_arm_reply_error(
                         r, RP_EC_OPERATION_NOT_ALLOWED, "properties.sourceRestorePoint.id",
                         "The source restore point '%s' is not in state Succeeded.", source_rp_id);
                 return;
         }
-        rp_resource **sdrps = NULL;
-        size_t n = 0;
-        rp_db_filter f = { .type = RP_TYPE_DRP, .parent_key = src->key };
-        k = rp_db_res_list(sreg->db, &f, &sdrps, &n);
-        if (k < 0) {
-                rp_arm_reply_internal(r, k, "source disk restore points");
-                return;
-        }
-        for (size_t i = 0; i < n; i++)
-                if (!json_is_true(json_object_get(sdrps[i]->internal, "committed"))) {
+        json_t *sdrps = json_object_get(src, "disks");
+        size_t n = json_array_size(sdrps);
+        for (size_t i = 0; i < n; i++) {
+                json_t *d = json_array_get(sdrps, i);
+                if (!json_is_true(json_object_get(d, "committed"))) {
                         rp_arm_reply_error(r, RP_EC_RP_NOT_READY,
                                            "properties.sourceRestorePoint.id",
                                            "The disk restore point '%s' of the source is not "
                                            "complete yet: copy it once its own copy is done.",
-                                           sdrps[i]->id);
-                        rp_resource_list_free(sdrps, n);
+                                           json_string_value(json_object_get(d, "id")));
                         return;
                 }
+        }
 
         _cleanup_(rp_resource_freep) rp_resource *res =
                 rp_compute_resource_new(id, RP_TYPE_RP, rpc->sub, rpc->rg);
         rp_resource **drps = rp_calloc(n + 1, sizeof *drps);
         json_t *map = json_object(), *disks = json_array();
-        k = res && drps && map && disks ? 0 : -ENOMEM;
+        k = res && drps && map && disks && src_id ? 0 : -ENOMEM;
         for (size_t i = 0; k >= 0 && i < n; i++) {
-                rp_resource *s = sdrps[i];
-                drps[i] = rp_compute_copy_drp_new(
-                        id, rpc->sub, rpc->rg, json_string_value(json_object_get(s->body, "name")),
-                        json_object_get(s->internal, "size"),
-                        json_object_get(s->body, "properties"), s->id, s->id, sreg->name);
+                json_t *d = json_array_get(sdrps, i);
+                const char *did = json_string_value(json_object_get(d, "id"));
+                _cleanup_free_ char *dkey = did ? rp_arm_id_key(did) : NULL;
+                drps[i] = dkey ? rp_compute_copy_drp_new(
+                                         id, rpc->sub, rpc->rg,
+                                         json_string_value(json_object_get(d, "name")),
+                                         json_object_get(d, "size"),
+                                         json_object_get(d, "properties"), did, did, sregion)
+                               : NULL;
                 if (!drps[i]) {
                         k = -ENOMEM;
                         break;
                 }
-                json_object_set(map, s->key, json_object_get(drps[i]->body, "id"));
+                json_object_set(map, dkey, json_object_get(drps[i]->body, "id"));
                 json_array_append_new(disks, json_pack("{s:O, s:s}", "drp_id",
                                                        json_object_get(drps[i]->body, "id"),
                                                        "drp_key", drps[i]->key));
         }
         if (k >= 0) {
-                json_t *sp = json_object_get(src->body, "properties");
                 json_t *meta = json_deep_copy(json_object_get(sp, "sourceMetadata"));
                 if (meta) {
                         rp_compute_rewrite_drp_ids(meta, map);
-                        json_object_set_new(meta, "location", json_string(sreg->name));
+                        json_object_set_new(meta, "location", json_string(sregion));
                 }
+                _cleanup_free_ char *skey = rp_arm_id_key(src_id);
                 res->body = json_pack("{s:s, s:s, s:s, s:{s:{s:s}, s:O?, s:O?, s:s, s:O?, s:o?}}",
                                       "id", id, "name", r->cap[3], "type", RP_DISPLAY, "properties",
-                                      "sourceRestorePoint", "id", src->id, "excludeDisks",
+                                      "sourceRestorePoint", "id", src_id, "excludeDisks",
                                       json_object_get(sp, "excludeDisks"), "consistencyMode",
                                       json_object_get(sp, "consistencyMode"), "provisioningState",
                                       "Creating", "timeCreated", json_object_get(sp, "timeCreated"),
                                       "sourceMetadata", meta);
-                res->internal = json_pack("{s:O, s:b, s:s, s:s, s:I, s:O}", "request", shape,
-                                          "copy", 1, "source_rp_key", src->key, "source_region",
-                                          sreg->name, "added_bytes", (json_int_t)0, "disks", disks);
+                res->internal = json_pack("{s:O, s:b, s:s?, s:s, s:I, s:O}", "request", shape,
+                                          "copy", 1, "source_rp_key", skey, "source_region",
+                                          sregion, "added_bytes", (json_int_t)0, "disks", disks);
                 if (!res->body || !res->internal)
                         k = -ENOMEM;
         }
@@ -224,13 +235,12 @@ void rp_compute_rp_copy_create(rp_arm_req *r, rp_region *reg, rp_resource *rpc, 
         rp_free(drps);
         json_decref(map);
         json_decref(disks);
-        rp_resource_list_free(sdrps, n);
         if (k < 0) {
                 rp_arm_reply_internal(r, k, "restore point copy");
                 return;
         }
-        log_info("restore point '%s' copies '%s' from %s into %s (%zu disk(s))", id, src->id,
-                 sreg->name, reg->name, n);
+        log_info("restore point '%s' copies '%s' from %s into %s (%zu disk(s))", id, src_id,
+                 sregion, reg->name, n);
         rp_arm_lro_headers(r, reg, op, false);
         rp_arm_reply_json(r, 201, rp_compute_rp_present(r->api_version, res, false));
 }
@@ -275,11 +285,9 @@ int rp_job_rp_copy(rp_service *svc, rp_region *reg, rp_operation *op)
                                 RP_EC_NONE, NULL);
 }
 
-/* rp_peer_local_new lookup: the manifest of a disk restore point hosted by this process. */
-static int local_manifest(void *ud, const char *drp_id, uint8_t **ret_data, size_t *ret_len,
-                          json_t **ret_meta)
+int rp_compute_local_manifest(rp_service *svc, const char *drp_id, uint8_t **ret_data,
+                              size_t *ret_len, json_t **ret_meta)
 {
-        rp_service *svc = ud;
         _cleanup_free_ char *key = rp_arm_id_key(drp_id);
         _cleanup_(rp_resource_freep) rp_resource *drp = NULL;
         rp_region *sreg = NULL;
@@ -325,6 +333,67 @@ static int record(rp_region *reg, const char *key, const char *state, unsigned p
         return rp_db_res_put(reg->db, drp);
 }
 
+/* Limits of the copies from each source region (config: copy_bandwidth, copy_max). Set once
+ * at start, before the workers run; read by them. */
+typedef struct copy_pair {
+        char *source;
+        rp_repl_limiter *limiter;
+        rp_repl_sem *sem;
+} copy_pair;
+static copy_pair copy_pairs[48];
+static size_t n_copy_pairs;
+static uint64_t copy_time_limit_sec;
+
+int rp_compute_copy_limits(const char *source, uint64_t bytes_per_sec, unsigned max_copies)
+{
+        if (n_copy_pairs == ELEMENTSOF(copy_pairs))
+                return -E2BIG;
+        copy_pair *p = &copy_pairs[n_copy_pairs];
+        p->source = rp_strdup(source);
+        p->limiter = bytes_per_sec ? rp_repl_limiter_new(bytes_per_sec) : NULL;
+        p->sem = max_copies ? rp_repl_sem_new(max_copies) : NULL;
+        if (!p->source || (bytes_per_sec && !p->limiter) || (max_copies && !p->sem)) {
+                rp_free(p->source);
+                rp_repl_limiter_unref(p->limiter);
+                rp_repl_sem_unref(p->sem);
+                return -ENOMEM;
+        }
+        n_copy_pairs++;
+        return 0;
+}
+
+void rp_compute_copy_time_limit(uint64_t seconds)
+{
+        copy_time_limit_sec = seconds;
+}
+
+void rp_compute_copy_limits_free(void)
+{
+        for (size_t i = 0; i < n_copy_pairs; i++) {
+                rp_free(copy_pairs[i].source);
+                rp_repl_limiter_unref(copy_pairs[i].limiter);
+                rp_repl_sem_unref(copy_pairs[i].sem);
+        }
+        n_copy_pairs = 0;
+}
+
+static void copy_config(const char *source, rp_repl_config *cfg)
+{
+        *cfg = (rp_repl_config){ .time_limit = copy_time_limit_sec * RP_USEC_PER_SEC };
+        for (size_t i = 0; i < n_copy_pairs; i++)
+                if (rp_streq(copy_pairs[i].source, source)) {
+                        cfg->limiter = copy_pairs[i].limiter;
+                        cfg->sem = copy_pairs[i].sem;
+                }
+}
+
+/* rp_peer_local_new lookup: the manifest of a disk restore point hosted by this process. */
+static int local_manifest(void *ud, const char *drp_id, uint8_t **ret_data, size_t *ret_len,
+                          json_t **ret_meta)
+{
+        return rp_compute_local_manifest(ud, drp_id, ret_data, ret_len, ret_meta);
+}
+
 int rp_job_drp_replicate(rp_service *svc, rp_region *reg, rp_operation *op)
 {
         _cleanup_(rp_resource_freep) rp_resource *drp = NULL;
@@ -351,7 +420,9 @@ int rp_job_drp_replicate(rp_service *svc, rp_region *reg, rp_operation *op)
         if (k < 0)
                 return k;
         rp_repl_copy *c = NULL;
-        k = rp_repl_copy_new(NULL, peer, reg->store, src_id, mpath,
+        rp_repl_config cfg;
+        copy_config(src_region, &cfg);
+        k = rp_repl_copy_new(&cfg, peer, reg->store, src_id, mpath,
                              json_object_get(op->args, "cursor"), &c);
         if (k < 0) {
                 rp_peer_free(peer);

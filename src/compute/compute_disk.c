@@ -17,8 +17,8 @@
 #define GIB (1024ull * 1024ull * 1024ull)
 #define MAX_DISK_GB 32767
 
-static const char *const sku_names[] = { "Standard_LRS",    "Premium_LRS",  "StandardSSD_LRS",
-                                         "UltraSSD_LRS",    "Premium_ZRS",  "StandardSSD_ZRS",
+static const char *const sku_names[] = { "Standard_LRS", "Premium_LRS", "StandardSSD_LRS",
+                                         "UltraSSD_LRS", "Premium_ZRS", "StandardSSD_ZRS",
                                          "PremiumV2_LRS" };
 
 char *rp_region_disk_path(rp_region *reg, const char *disk_uuid)
@@ -45,15 +45,16 @@ static const char *canonical_sku(const char *sku)
 
 static void set_size(json_t *props, uint64_t bytes)
 {
-        json_object_set_new(props, "diskSizeGB", json_integer((json_int_t)((bytes + GIB - 1) / GIB)));
+        json_object_set_new(props, "diskSizeGB",
+                            json_integer((json_int_t)((bytes + GIB - 1) / GIB)));
         json_object_set_new(props, "diskSizeBytes", json_integer((json_int_t)bytes));
 }
 
 /* Look up the disk named by the request path. Replies on failure. */
 static int disk_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret, char **ret_id)
 {
-        _cleanup_free_ char *id = rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute",
-                                                 "disks", r->cap[2], NULL);
+        _cleanup_free_ char *id =
+                rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute", "disks", r->cap[2], NULL);
         _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
         if (!key) {
                 rp_arm_reply_error(r, RP_EC_INVALID_RESOURCE_NAME, "name",
@@ -234,8 +235,8 @@ void rp_h_disk_put(rp_arm_req *r)
         rp_region *reg;
         if (rp_compute_require_region(r, location, &reg) < 0)
                 return;
-        _cleanup_free_ char *id = rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute",
-                                                 "disks", r->cap[2], NULL);
+        _cleanup_free_ char *id =
+                rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute", "disks", r->cap[2], NULL);
         _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
         if (!key) {
                 rp_arm_reply_internal(r, -ENOMEM, "disk id");
@@ -251,8 +252,8 @@ void rp_h_disk_put(rp_arm_req *r)
         if (rp_compute_check_etag(r, cur) < 0 || (cur && disk_busy(r, cur)))
                 return;
         if (cur) {
-                const char *cur_create = json_string_value(rp_json_get_path(
-                        cur->body, "properties.creationData.createOption"));
+                const char *cur_create = json_string_value(
+                        rp_json_get_path(cur->body, "properties.creationData.createOption"));
                 if (cur_reg != reg) {
                         /* ARM's answer to a PUT that moves a tracked resource. */
                         rp_arm_reply_error(r, RP_EC_INVALID_RESOURCE_LOCATION, "location",
@@ -451,9 +452,9 @@ void rp_h_disk_put(rp_arm_req *r)
         json_t *props = json_object_get(res->body, "properties");
         set_size(props, bytes);
         if (os)
-                json_object_set_new(props, "osType",
-                                    json_string(strcasecmp(os, "Windows") == 0 ? "Windows"
-                                                                               : "Linux"));
+                json_object_set_new(
+                        props, "osType",
+                        json_string(strcasecmp(os, "Windows") == 0 ? "Windows" : "Linux"));
         if (hyperv)
                 json_object_set_new(props, "hyperVGeneration",
                                     json_string(strcasecmp(hyperv, "V1") == 0 ? "V1" : "V2"));
@@ -472,18 +473,17 @@ void rp_h_disk_put(rp_arm_req *r)
                 bool restore = rp_streq(create, "Restore");
                 if (restore)
                         json_object_del(cd, "sourceUniqueId");
-                json_t *args = restore ? json_pack("{s:O, s:O, s:s, s:s}", "body", res->body,
-                                                   "internal", res->internal, "drp_key",
-                                                   src->key, "rg", res->rg)
-                                       : json_pack("{s:O, s:O, s:s, s:I}", "body", res->body,
-                                                   "internal", res->internal, "source_uuid",
-                                                   internal_str(src, "uuid"), "seq",
-                                                   (json_int_t)0);
+                json_t *args =
+                        restore ? json_pack("{s:O, s:O, s:s, s:s}", "body", res->body, "internal",
+                                            res->internal, "drp_key", src->key, "rg", res->rg)
+                                : json_pack("{s:O, s:O, s:s, s:I}", "body", res->body, "internal",
+                                            res->internal, "source_uuid", internal_str(src, "uuid"),
+                                            "seq", (json_int_t)0);
                 json_decref(uuid);
                 json_t *final = res->body;
                 res->body = json_deep_copy(final);
-                json_object_set_new(json_object_get(res->body, "properties"),
-                                    "provisioningState", json_string("Updating"));
+                json_object_set_new(json_object_get(res->body, "properties"), "provisioningState",
+                                    json_string("Updating"));
                 json_decref(final);
                 k = args && res->body ? rp_db_res_put(reg->db, res) : -ENOMEM;
                 if (k >= 0)
@@ -553,8 +553,8 @@ void rp_h_disk_delete(rp_arm_req *r)
         RP_COMPUTE_MODEL_LOCK();
         _cleanup_(rp_resource_freep) rp_resource *res = NULL;
         rp_region *reg;
-        _cleanup_free_ char *id = rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute",
-                                                 "disks", r->cap[2], NULL);
+        _cleanup_free_ char *id =
+                rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute", "disks", r->cap[2], NULL);
         _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
         int k = key ? rp_service_find(r->svc, key, &reg, &res) : -ENOENT;
         if (k == -ENOENT) {
@@ -570,8 +570,8 @@ void rp_h_disk_delete(rp_arm_req *r)
         const char *vm = json_string_value(json_object_get(res->body, "managedBy"));
         if (vm) {
                 rp_arm_reply_error(r, RP_EC_DISK_ATTACHED, NULL,
-                                   "Disk '%s' is attached to VM '%s'. Detach it first.",
-                                   r->cap[2], vm);
+                                   "Disk '%s' is attached to VM '%s'. Detach it first.", r->cap[2],
+                                   vm);
                 return;
         }
         const char *access = internal_str(res, "access");

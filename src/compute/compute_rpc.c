@@ -52,42 +52,23 @@ static int rpc_source(rp_arm_req *r, const char *source_id, rp_region *reg, json
                                    source_id);
                 return -EINVAL;
         }
-        if (is_rpc) {
-                /* a collection that receives copies of another collection's points */
-                _cleanup_free_ char *ckey = rp_arm_id_key(source_id);
-                _cleanup_(rp_resource_freep) rp_resource *src = NULL;
-                rp_region *creg = NULL;
-                int k = ckey ? rp_service_find(r->svc, ckey, &creg, &src) : -ENOMEM;
-                if (k == -ENOENT) {
-                        rp_arm_reply_error(r, RP_EC_RESOURCE_NOT_FOUND, "properties.source.id",
-                                           "The Resource '%s/%s' under resource group '%s' was "
-                                           "not found.",
-                                           RPC_DISPLAY, rp_arm_id_name(sid),
-                                           rp_strempty(sid->resource_group));
-                        return k;
-                }
-                if (k < 0) {
-                        rp_arm_reply_internal(r, k, "source lookup");
-                        return k;
-                }
-                *ret_source = json_pack("{s:s, s:s}", "id", src->id, "location", creg->name);
-                return *ret_source ? 0 : -ENOMEM;
-        }
+        const char *op = is_rpc ? "rpc.get" : "vm.get";
         /* the VM may be in this region, another one of this process, or a peer's: its
          * region answers */
         _cleanup_json_ json_t *req = json_pack("{s:s}", "id", source_id);
         rp_source_reply rep;
         /* hosted here (any of this process's regions answers for all of them) */
-        int k = req ? rp_source_handle(r->svc, "vm.get", req, &rep) : -ENOMEM;
+        int k = req ? rp_source_handle(r->svc, op, req, &rep) : -ENOMEM;
         if (k == -EREMOTE && rep.ec == RP_EC_RESOURCE_NOT_FOUND && r->svc->remote_call) {
                 rp_source_reply_done(&rep);
-                k = rp_source_call(r->svc, NULL, "vm.get", req, &rep);
+                k = rp_source_call(r->svc, NULL, op, req, &rep);
         }
         if (k == -EREMOTE && rep.ec == RP_EC_RESOURCE_NOT_FOUND) {
                 rp_source_reply_done(&rep);
                 rp_arm_reply_error(r, RP_EC_RESOURCE_NOT_FOUND, "properties.source.id",
-                                   "The Resource 'Microsoft.Compute/virtualMachines/%s' under "
-                                   "resource group '%s' was not found.",
+                                   "The Resource '%s/%s' under resource group '%s' was not "
+                                   "found.",
+                                   is_rpc ? RPC_DISPLAY : "Microsoft.Compute/virtualMachines",
                                    rp_arm_id_name(sid), rp_strempty(sid->resource_group));
                 return -ENOENT;
         }

@@ -5,6 +5,8 @@
  *   hold.create   cut the VM now and hold what is captured     -> {id, location}
  *   hold.get      the hold's state and, once captured, its disk restore points
  *   hold.release  the target has it all (or gave up): free it
+ *   rpc.get       a collection (the source of a collection of copies)
+ *   rp.get        a restore point and its disk restore points (what a copy needs)
  *
  * A hold is a restore point of the VM in its own region that no collection lists: its id
  * names the collection "rpd~holds", which no user can create (the name check refuses "~"),
@@ -223,6 +225,67 @@ static int op_hold_release(rp_service *svc, const json_t *req, rp_source_reply *
         return rep->body ? 0 : -ENOMEM;
 }
 
+/* A restore point collection hosted here: {id, location}. */
+static int op_rpc_get(rp_service *svc, const json_t *req, rp_source_reply *rep)
+{
+        const char *id = json_string_value(json_object_get(req, "id"));
+        _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
+        _cleanup_(rp_resource_freep) rp_resource *rpc = NULL;
+        rp_region *reg = NULL;
+        int k = key ? rp_service_find(svc, key, &reg, &rpc) : -ENOENT;
+        if (k == 0 && !rp_streq(rpc->type, RP_TYPE_RPC))
+                k = -ENOENT;
+        if (k == -ENOENT)
+                return src_error(rep, RP_EC_RESOURCE_NOT_FOUND,
+                                 "The restore point collection '%s' was not found.",
+                                 rp_strempty(id));
+        if (k < 0)
+                return k;
+        rep->body = json_pack("{s:s, s:s}", "id", rpc->id, "location", reg->name);
+        return rep->body ? 0 : -ENOMEM;
+}
+
+/* A restore point hosted here, with its disk restore points (what a copy needs). */
+static int op_rp_get(rp_service *svc, const json_t *req, rp_source_reply *rep)
+{
+        const char *id = json_string_value(json_object_get(req, "id"));
+        _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
+        _cleanup_(rp_resource_freep) rp_resource *rp = NULL;
+        rp_region *reg = NULL;
+        int k = key ? rp_service_find(svc, key, &reg, &rp) : -ENOENT;
+        if (k == 0 && (!rp_streq(rp->type, RP_TYPE_RP) || strstr(key, "/" HOLD_COLLECTION "/")))
+                k = -ENOENT;
+        if (k == -ENOENT)
+                return src_error(rep, RP_EC_RESOURCE_NOT_FOUND,
+                                 "The restore point '%s' was not found.", rp_strempty(id));
+        if (k < 0)
+                return k;
+        json_t *disks = json_array();
+        rp_resource **list = NULL;
+        size_t n = 0;
+        rp_db_filter f = { .type = RP_TYPE_DRP, .parent_key = rp->key };
+        k = disks ? rp_db_res_list(reg->db, &f, &list, &n) : -ENOMEM;
+        for (size_t i = 0; k >= 0 && i < n; i++)
+                if (json_array_append_new(
+                            disks,
+                            json_pack("{s:s, s:O, s:O?, s:O, s:b}", "id", list[i]->id, "name",
+                                      json_object_get(list[i]->body, "name"), "size",
+                                      json_object_get(list[i]->internal, "size"), "properties",
+                                      json_object_get(list[i]->body, "properties"), "committed",
+                                      json_is_true(json_object_get(list[i]->internal,
+                                                                   "committed")))) < 0)
+                        k = -ENOMEM;
+        rp_resource_list_free(list, n);
+        if (k < 0) {
+                json_decref(disks);
+                return k;
+        }
+        rep->body = json_pack("{s:s, s:s, s:s, s:O, s:o}", "id", rp->id, "location", reg->name,
+                              "parentKey", rp->parent_key, "properties",
+                              json_object_get(rp->body, "properties"), "disks", disks);
+        return rep->body ? 0 : -ENOMEM;
+}
+
 int rp_source_handle(rp_service *svc, const char *op, const json_t *req, rp_source_reply *rep)
 {
         *rep = (rp_source_reply){ 0 };
@@ -230,6 +293,10 @@ int rp_source_handle(rp_service *svc, const char *op, const json_t *req, rp_sour
                 return src_error(rep, RP_EC_INVALID_REQUEST_CONTENT, "A JSON object is needed.");
         if (rp_streq(op, "vm.get"))
                 return op_vm_get(svc, req, rep);
+        if (rp_streq(op, "rpc.get"))
+                return op_rpc_get(svc, req, rep);
+        if (rp_streq(op, "rp.get"))
+                return op_rp_get(svc, req, rep);
         if (rp_streq(op, "hold.create"))
                 return op_hold_create(svc, req, rep);
         if (rp_streq(op, "hold.get"))
