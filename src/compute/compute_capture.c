@@ -271,8 +271,9 @@ static json_t *source_metadata(rp_region *reg, const rp_resource *vm, capture *c
 static json_t *drp_body(rp_region *reg, cap_disk *d, json_t *time)
 {
         json_t *dp = json_object_get(d->disk->body, "properties");
+        json_t *enc = json_object_get(dp, "encryption");
         json_t *b = json_pack(
-                "{s:s, s:s, s:s, s:{s:O, s:s, s:O*, s:O*, s:O*, s:O*, s:{s:s}, s:s, s:s, s:i, "
+                "{s:s, s:s, s:s, s:{s:O, s:s, s:O*, s:O*, s:O*, s:O*, s:o, s:s, s:s, s:i, "
                 "s:b}}",
                 "id", d->drp_id, "name", d->drp_name, "type",
                 "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints",
@@ -280,9 +281,11 @@ static json_t *drp_body(rp_region *reg, cap_disk *d, json_t *time)
                 json_object_get(dp, "osType"), "hyperVGeneration",
                 json_object_get(dp, "hyperVGeneration"), "sourceUniqueId",
                 json_object_get(dp, "uniqueId"), "familyId", json_object_get(dp, "uniqueId"),
-                "encryption", "type", "EncryptionAtRestWithPlatformKey", "networkAccessPolicy",
-                "AllowAll", "publicNetworkAccess", "Enabled", "logicalSectorSize", 512,
-                "supportsHibernation", 0);
+                "encryption",
+                enc ? json_deep_copy(enc)
+                    : json_pack("{s:s}", "type", "EncryptionAtRestWithPlatformKey"),
+                "networkAccessPolicy", "AllowAll", "publicNetworkAccess", "Enabled",
+                "logicalSectorSize", 512, "supportsHibernation", 0);
         return b;
 }
 

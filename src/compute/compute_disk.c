@@ -175,6 +175,41 @@ static int disk_update(rp_arm_req *r, rp_region *reg, rp_resource *res, const js
         return 0;
 }
 
+/* encryption.type and diskEncryptionSetId. rpd keeps every chunk encrypted under its region's
+ * key; a customer-key type and its disk encryption set are recorded and reported (restore
+ * points of the disk say so), and copies to another region arrive under that region's
+ * platform key, as Azure documents. Replies on failure. */
+static int check_encryption(rp_arm_req *r, const char **type, const char *des)
+{
+        static const char *const types[] = { "EncryptionAtRestWithPlatformKey",
+                                             "EncryptionAtRestWithCustomerKey",
+                                             "EncryptionAtRestWithPlatformAndCustomerKeys" };
+        if (!*type)
+                *type = des ? types[1] : types[0];
+        size_t i = 0;
+        while (i < ELEMENTSOF(types) && strcmp(types[i], *type) != 0)
+                i++;
+        if (i == ELEMENTSOF(types)) {
+                rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER, "properties.encryption.type",
+                                   "The value '%s' is not valid for encryption.type.", *type);
+                return -EINVAL;
+        }
+        _cleanup_(rp_arm_id_freep) rp_arm_id *id = NULL;
+        if ((i > 0) != (des != NULL) ||
+            (des && (rp_arm_id_parse(des, &id) < 0 ||
+                     !rp_arm_id_is_type(id, "Microsoft.Compute/diskEncryptionSets")))) {
+                rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER,
+                                   "properties.encryption.diskEncryptionSetId",
+                                   i > 0 ? "Encryption type '%s' needs diskEncryptionSetId, the "
+                                           "id of a Microsoft.Compute/diskEncryptionSets "
+                                           "resource."
+                                         : "Encryption type '%s' takes no diskEncryptionSetId.",
+                                   *type);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 static const char *check_sku(rp_arm_req *r, const char *sku)
 {
         if (!sku)
@@ -193,7 +228,7 @@ void rp_h_disk_put(rp_arm_req *r)
 {
         RP_COMPUTE_MODEL_LOCK();
         const char *location = NULL, *sku = NULL, *create = NULL, *source = NULL, *os = NULL,
-                   *hyperv = NULL;
+                   *hyperv = NULL, *enc_type = NULL, *des = NULL;
         json_t *tags = NULL, *creation = NULL;
         int64_t size_gb = 0, upload = 0;
         const rp_json_spec spec[] = {
@@ -208,10 +243,14 @@ void rp_h_disk_put(rp_arm_req *r)
                 { "properties.diskSizeGB", RP_JSON_INT, false, &size_gb },
                 { "properties.osType", RP_JSON_STRING, false, &os },
                 { "properties.hyperVGeneration", RP_JSON_STRING, false, &hyperv },
+                { "properties.encryption", RP_JSON_OBJECT, false, NULL },
+                { "properties.encryption.type", RP_JSON_STRING, false, &enc_type },
+                { "properties.encryption.diskEncryptionSetId", RP_JSON_STRING, false, &des },
                 RP_JSON_SPEC_END,
         };
         if (rp_compute_check_name(r, "Microsoft.Compute/disks", r->cap[2]) < 0 ||
-            rp_compute_parse(r, spec) < 0 || rp_compute_check_tags(r, tags) < 0)
+            rp_compute_parse(r, spec) < 0 || rp_compute_check_tags(r, tags) < 0 ||
+            check_encryption(r, &enc_type, des) < 0)
                 return;
         bool have_size = json_object_get(json_object_get(r->body, "properties"), "diskSizeGB");
         if (sku && !(sku = check_sku(r, sku)))
@@ -439,9 +478,12 @@ void rp_h_disk_put(rp_arm_req *r)
                 reg->name, "tags", tags ? json_deep_copy(tags) : json_object(), "sku", "name",
                 skuname, "tier", sku_tier(skuname), "properties", "creationData", cd,
                 "provisioningState", "Succeeded", "diskState", state, "uniqueId", uuid,
-                "timeCreated", rp_compute_now(), "encryption", "type",
-                "EncryptionAtRestWithPlatformKey", "networkAccessPolicy", "AllowAll",
-                "publicNetworkAccess", "Enabled", "dataAccessAuthMode", "None");
+                "timeCreated", rp_compute_now(), "encryption", "type", enc_type,
+                "networkAccessPolicy", "AllowAll", "publicNetworkAccess", "Enabled",
+                "dataAccessAuthMode", "None");
+        if (des && res->body)
+                json_object_set_new(rp_json_get_path(res->body, "properties.encryption"),
+                                    "diskEncryptionSetId", json_string(des));
         res->internal = json_pack("{s:s, s:I, s:s}", "uuid", u, "generation", (json_int_t)0,
                                   "access", "None");
         if (!res->body || !res->internal) {

@@ -8,8 +8,8 @@ import time
 
 from azure.mgmt.compute import models as cm
 
-from conftest import COMPUTE_API, DISK_API, RG_API, Rpd, disk_path, rg_path, vm_path
-from rp_common import (CHUNK, MIB, err, grant, make_group, make_vm, put_pages, rand, read_all,
+from conftest import COMPUTE_API, DISK_API, SUB, Rpd, disk_path, vm_path
+from rp_common import (CHUNK, MIB, err, grant, make_group, make_vm, put_pages, rand,
                        read_disk, revoke, rp_path, rpc_path, session, sha, upload_disk, wait_op)
 
 SIZE = 24 * MIB
@@ -230,3 +230,42 @@ def test_flow1__one_creation_at_a_time_across_regions(tmp_path, monkeypatch):
         assert wait_op(rpd, r, 60)["status"] == "Succeeded"
     finally:
         rpd.stop()
+
+
+def test_flow1__customer_key_disk_arrives_under_the_target_platform_key(rpd):
+    rg = "cmk"
+    make_group(rpd, rg)
+    des = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/diskEncryptionSets/des1" % (
+        SUB, rg)
+    body = {"location": "eastus", "properties": {
+        "creationData": {"createOption": "Empty"}, "diskSizeGB": 1,
+        "encryption": {"type": "EncryptionAtRestWithCustomerKey"}}}
+    # a customer key needs its disk encryption set; an unknown type is refused
+    err(rpd.req("PUT", disk_path(rg, "d"), DISK_API, body), 400, "InvalidParameter")
+    body["properties"]["encryption"]["type"] = "Rot13"
+    err(rpd.req("PUT", disk_path(rg, "d"), DISK_API, body), 400, "InvalidParameter")
+    body["properties"]["encryption"] = {"type": "EncryptionAtRestWithCustomerKey",
+                                        "diskEncryptionSetId": des}
+    r = rpd.req("PUT", disk_path(rg, "d"), DISK_API, body)
+    assert r.status_code in (200, 202), r.text
+    assert r.json()["properties"]["encryption"] == body["properties"]["encryption"]
+    disk = r.json()["id"]
+    vm = rpd.req("PUT", vm_path(rg, "vm"), COMPUTE_API, {"location": "eastus", "properties": {
+        "storageProfile": {"osDisk": {"createOption": "Attach", "managedDisk": {"id": disk}}}}})
+    assert vm.status_code == 201, vm.text
+    for name, loc in (("east", "eastus"), ("west", "westus")):
+        r = rpd.req("PUT", rpc_path(rg, name), COMPUTE_API, {"location": loc, "properties": {
+            "source": {"id": vm.json()["id"]}}})
+        assert r.status_code == 201, r.text
+        r = rpd.req("PUT", rp_path(rg, name, "p"), COMPUTE_API, {})
+        assert r.status_code == 201, r.text
+        assert wait_op(rpd, r)["status"] == "Succeeded"
+        v, code, _ = wait_replicated(rpd, r.json()["id"]) if loc == "westus" else (
+            rpd.req("GET", r.json()["id"], COMPUTE_API, params={"$expand": "instanceView"}).json(),
+            None, None)
+        drp = v["properties"]["instanceView"]["diskRestorePoints"][0]["id"]
+        enc = rpd.req("GET", drp, DISK_API).json()["properties"]["encryption"]
+        if loc == "eastus":
+            assert enc == {"type": "EncryptionAtRestWithCustomerKey", "diskEncryptionSetId": des}
+        else:
+            assert enc == {"type": "EncryptionAtRestWithPlatformKey"}

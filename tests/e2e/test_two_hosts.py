@@ -9,7 +9,7 @@ import pytest
 import requests
 from azure.mgmt.compute import models as cm
 
-from conftest import COMPUTE_API, DISK_API, RG_API, SUB, disk_path, rg_path, vm_path
+from conftest import COMPUTE_API, DISK_API, RG_API, disk_path, rg_path, vm_path
 from hosts_common import Hosts
 from rp_common import (CHUNK, MIB, err, grant, make_vm, put_pages, rand, read_all, revoke,
                        rp_path, rpc_path, session, sha, upload_disk, wait_op)
