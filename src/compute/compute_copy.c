@@ -429,6 +429,7 @@ int rp_job_drp_replicate(rp_service *svc, rp_region *reg, rp_operation *op)
                 return k;
         }
         rp_usec_t last = 0;
+        bool retrying = false;
         int st;
         for (;;) {
                 st = rp_repl_copy_step(c);
@@ -445,15 +446,20 @@ int rp_job_drp_replicate(rp_service *svc, rp_region *reg, rp_operation *op)
                         op->percent = pr.percent;
                         (void)rp_db_op_put(reg->db, op);
                 }
+                if (pr.retrying && !retrying)
+                        log_warning("copy of '%s' from %s: %s; retrying", drp->id, src_region,
+                                    rp_strempty(rp_peer_last_error(peer)));
+                retrying = pr.retrying;
                 rp_usec_t now = rp_now_monotonic();
                 if (now - last >= RP_USEC_PER_SEC) {
                         last = now;
-                        char msg[160];
+                        char msg[160 + RP_PEER_MAX_ERROR_TEXT];
                         snprintf(msg, sizeof msg,
                                  "%" PRIu64 " of %" PRIu64 " bytes copied, %.1f MB/s, %" PRId64
-                                 " s left",
+                                 " s left%s%s",
                                  pr.bytes_done, pr.bytes_needed, (double)pr.bytes_per_sec / 1e6,
-                                 pr.eta_sec);
+                                 pr.eta_sec, pr.retrying ? "; retrying after: " : "",
+                                 pr.retrying ? rp_strempty(rp_peer_last_error(peer)) : "");
                         if (record(reg, op->resource_key, "inProgress", pr.percent, msg, false) ==
                             -ENOENT)
                                 rp_repl_copy_cancel(c); /* deleted meanwhile */

@@ -11,7 +11,9 @@
  * token is checked there too: hosts of one deployment share its identity, see
  * docs/OPERATIONS.md), and the answer goes back as it came. Lists add the peers' items. */
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -309,6 +311,49 @@ void rp_h_peer_manifest(rp_arm_req *r)
         rp_free(env);
 }
 
+#ifdef RP_TEST_HOOKS
+/* Test hook: RPD_TEST_CORRUPT_CHUNKS=N sends the first N chunks of this process with one
+ * byte flipped (a well-formed stream whose chunk does not match its id: corruption in
+ * transit that only the target's digest check can catch). @return whether it answered. */
+static bool test_corrupt_chunks(rp_store *store, uint8_t (*ids)[32], size_t n, uint8_t **ret,
+                                size_t *ret_len)
+{
+        static int left = -1;
+        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&lock);
+        if (left < 0) {
+                const char *v = getenv("RPD_TEST_CORRUPT_CHUNKS");
+                left = v ? atoi(v) : 0;
+        }
+        bool on = left > 0;
+        pthread_mutex_unlock(&lock);
+        if (!on)
+                return false;
+        uint8_t *buf = rp_malloc(RP_CHUNK_SIZE);
+        if (!buf)
+                return false;
+        rp_peer_chunk_writer w;
+        rp_peer_chunk_writer_init(&w);
+        for (size_t i = 0; i < n; i++) {
+                size_t len = 0;
+                if (rp_store_get(store, ids[i], buf, RP_CHUNK_SIZE, &len) < 0) {
+                        rp_peer_chunk_writer_missing(&w, ids[i], RP_PEER_MISSING_NOT_FOUND);
+                        continue;
+                }
+                pthread_mutex_lock(&lock);
+                if (left > 0) {
+                        left--;
+                        buf[len / 2] ^= 0x5a;
+                        log_warning("test hook: chunk sent corrupted (%d more)", left);
+                }
+                pthread_mutex_unlock(&lock);
+                rp_peer_chunk_writer_add(&w, ids[i], buf, len);
+        }
+        rp_free(buf);
+        return rp_peer_chunk_writer_end(&w, ret, ret_len) == 0;
+}
+#endif
+
 void rp_h_peer_chunks(rp_arm_req *r)
 {
         peer_entry *p = peer_verify(r);
@@ -334,6 +379,14 @@ void rp_h_peer_chunks(rp_arm_req *r)
                 }
         uint8_t *out = NULL;
         size_t out_len = 0;
+#ifdef RP_TEST_HOOKS
+        if (test_corrupt_chunks(reg->store, ids, n, &out, &out_len)) {
+                rp_free(ids);
+                peer_reply(r, p, 200, RP_PEER_CT_CHUNKS, out, out_len);
+                rp_free(out);
+                return;
+        }
+#endif
         k = rp_peer_encode_chunks(reg->store, (const uint8_t(*)[32])ids, n, &out, &out_len);
         rp_free(ids);
         if (k < 0) {
