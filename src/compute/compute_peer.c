@@ -255,7 +255,7 @@ static peer_entry *peer_verify(rp_arm_req *r)
         const char *region = rp_http_header(r->http, RP_PEER_HDR_REGION);
         peer_entry *p = peer_by_region(r->svc, region);
         if (!p) {
-                peer_reply_error(r, NULL, RP_EC_AUTH_MISSING,
+                peer_reply_error(r, NULL, RP_EC_PEER_AUTH,
                                  "The calling region is not a configured peer.");
                 return NULL;
         }
@@ -274,7 +274,7 @@ static peer_entry *peer_verify(rp_arm_req *r)
         if (k < 0) {
                 log_warning("peer request from '%s' refused: %s", region,
                             k == -ESTALE ? "clock skew" : "bad signature");
-                peer_reply_error(r, p, RP_EC_AUTH_MISSING,
+                peer_reply_error(r, p, RP_EC_PEER_AUTH,
                                  k == -ESTALE ? "The request's date is out of the window."
                                               : "The request's signature does not verify.");
                 return NULL;
@@ -367,7 +367,7 @@ void rp_h_peer_chunks(rp_arm_req *r)
         size_t n = 0;
         int k = rp_peer_decode_ids(r->http->body.ptr, r->http->body.len, &ids, &n);
         if (k < 0) {
-                peer_reply_error(r, p, RP_EC_INVALID_REQUEST_CONTENT, "Not an id list.");
+                peer_reply_error(r, p, RP_EC_PEER_BAD_REQUEST, "Not an id list.");
                 return;
         }
         /* the region whose store has the first id answers (one region per host, usually) */
@@ -413,7 +413,7 @@ void rp_h_peer_source(rp_arm_req *r)
         } else if (k == -EREMOTE) {
                 peer_reply_error(r, p, rep.ec, rep.message);
         } else if (k == -EBADMSG) {
-                peer_reply_error(r, p, RP_EC_INVALID_REQUEST_CONTENT, err);
+                peer_reply_error(r, p, RP_EC_PEER_BAD_REQUEST, err ? err : "A JSON object is needed.");
                 return;
         } else {
                 log_warning_errno(k, "peer source operation '%s' failed", r->cap[0]);
