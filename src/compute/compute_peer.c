@@ -26,6 +26,7 @@
 #include "util/limits.h"
 #include "util/log.h"
 #include "util/macro.h"
+#include "util/parse.h"
 
 #define FORWARD_HEADER "x-rpd-forwarded"
 #define MAX_FORWARD_ANSWER ((size_t)64 << 20)
@@ -323,7 +324,8 @@ static bool test_corrupt_chunks(rp_store *store, uint8_t (*ids)[32], size_t n, u
         pthread_mutex_lock(&lock);
         if (left < 0) {
                 const char *v = getenv("RPD_TEST_CORRUPT_CHUNKS");
-                left = v ? atoi(v) : 0;
+                uint64_t count = 0;
+                left = v && rp_parse_u64(v, &count) == 0 && count < 1000 ? (int)count : 0;
         }
         bool on = left > 0;
         pthread_mutex_unlock(&lock);
