@@ -394,6 +394,19 @@ static int local_manifest(void *ud, const char *drp_id, uint8_t **ret_data, size
         return rp_compute_local_manifest(ud, drp_id, ret_data, ret_len, ret_meta);
 }
 
+/* Count what a finished copy added to this region in its restore point's totals (the chunks
+ * it lacked: one figure, this region's). */
+static void add_bytes(rp_region *reg, const char *rp_key, uint64_t n)
+{
+        RP_COMPUTE_MODEL_LOCK();
+        _cleanup_(rp_resource_freep) rp_resource *rp = NULL;
+        if (rp_db_res_get(reg->db, rp_key, &rp) < 0)
+                return;
+        json_int_t cur = json_integer_value(json_object_get(rp->internal, "added_bytes"));
+        json_object_set_new(rp->internal, "added_bytes", json_integer(cur + (json_int_t)n));
+        (void)rp_db_res_put(reg->db, rp);
+}
+
 int rp_job_drp_replicate(rp_service *svc, rp_region *reg, rp_operation *op)
 {
         _cleanup_(rp_resource_freep) rp_resource *drp = NULL;
@@ -474,6 +487,8 @@ int rp_job_drp_replicate(rp_service *svc, rp_region *reg, rp_operation *op)
         const char *code = NULL, *msg = NULL;
         if (st == RP_REPL_STEP_FAILED)
                 rp_repl_copy_error(c, &code, &msg);
+        rp_repl_progress final;
+        rp_repl_copy_progress(c, &final);
         _cleanup_free_ char *msg_copy = rp_strdup(msg ? msg : "The copy failed.");
         _cleanup_free_ char *code_copy = rp_strdup(code ? code : "ReplicationFailed");
         rp_repl_copy_free(c);
@@ -481,6 +496,9 @@ int rp_job_drp_replicate(rp_service *svc, rp_region *reg, rp_operation *op)
         if (st < 0)
                 return st; /* retried by the worker; the cursor resumes it */
         if (st == RP_REPL_STEP_DONE) {
+                /* (a rerun after a crash between these two counts the bytes again: it finds
+                 * nothing needed, 0) */
+                add_bytes(reg, drp->parent_key, final.bytes_needed);
                 k = record(reg, op->resource_key, "succeeded", 100, "Replication succeeded.", true);
                 if (k == -ENOENT)
                         return rp_arm_op_finish(reg, op, "Canceled", 0, NULL, RP_EC_NONE, NULL);

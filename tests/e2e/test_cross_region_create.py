@@ -269,3 +269,58 @@ def test_flow1__customer_key_disk_arrives_under_the_target_platform_key(rpd):
             assert enc == {"type": "EncryptionAtRestWithCustomerKey", "diskEncryptionSetId": des}
         else:
             assert enc == {"type": "EncryptionAtRestWithPlatformKey"}
+
+
+def test_flow1__copy_over_its_time_limit_fails_with_the_reason_and_is_unusable(tmp_path):
+    """copy_time_limit = 1 s and a 1 MB/s limit from eastus: the copy cannot finish in time."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rpd.conf").write_text(
+        "[rpd]\ncopy_time_limit = 1\n\n[region eastus]\ndisplay_name = East US\n"
+        "copy_bandwidth = 1\n\n[region westus]\ndisplay_name = West US\n")
+    rpd = Rpd(data).start()
+    try:
+        rg = "tl"
+        vm_id, _, _ = source_vm(rpd, rg, 400)
+        r = rpd.req("PUT", rpc_path(rg, "west"), COMPUTE_API, {"location": "westus", "properties": {
+            "source": {"id": vm_id}}})
+        assert r.status_code == 201, r.text
+        r = rpd.req("PUT", rp_path(rg, "west", "p"), COMPUTE_API, {})
+        assert r.status_code == 201, r.text
+        assert wait_op(rpd, r)["status"] == "Succeeded"   # the copy started
+        v, code, _ = wait_replicated(rpd, r.json()["id"])
+        assert code == "ReplicationState/failed", v
+        st = v["properties"]["instanceView"]["statuses"][0]
+        assert st["level"] == "Error" and "time limit" in st["message"].lower(), st
+        drp = v["properties"]["instanceView"]["diskRestorePoints"][0]["id"]
+        assert rpd.req("GET", drp, DISK_API).json()["properties"]["replicationState"] == "Failed"
+        r = rpd.req("PUT", disk_path(rg, "r"), DISK_API, {"location": "westus", "properties": {
+            "creationData": {"createOption": "Restore", "sourceResourceId": drp}}})
+        err(r, 409, "OperationNotAllowed")
+        wait_released(rpd)
+    finally:
+        rpd.stop()
+
+
+def test_flow1__totals_count_what_each_copy_added_to_the_region(rpd):
+    rg = "tot"
+    vm_id, ids, _ = source_vm(rpd, rg, 500)
+    r = rpd.req("PUT", rpc_path(rg, "west"), COMPUTE_API, {"location": "westus", "properties": {
+        "source": {"id": vm_id}}})
+    assert r.status_code == 201
+    added = []
+    for name in ("p1", "p2"):
+        if name == "p2":
+            s = session(rpd)
+            sas = grant(rpd, rg, "data0", "Write")
+            put_pages(s, sas, 2 * MIB, rand(CHUNK, 999))
+            revoke(rpd, rg, "data0")
+        r = rpd.req("PUT", rp_path(rg, "west", name), COMPUTE_API, {})
+        assert r.status_code == 201, r.text
+        assert wait_op(rpd, r)["status"] == "Succeeded"
+        assert wait_replicated(rpd, r.json()["id"])[1] == "ReplicationState/succeeded"
+        old = rpd.req("GET", rp_path(rg, "west", name), "2021-03-01").json()
+        added.append(old["properties"]["provisioningDetails"]["totalUsedSizeInBytes"])
+    # the first copy brought every allocated chunk (3 + 1 + 5 MiB of data), the second one
+    assert 9 * MIB <= added[0] <= 9 * MIB + 2 * CHUNK, added
+    assert added[1] == CHUNK, added
