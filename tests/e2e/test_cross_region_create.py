@@ -201,6 +201,12 @@ def test_flow1__rules_and_cleanup(rpd):
         assert wait_op(rpd, d)["status"] == "Succeeded"
     wait_released(rpd)
     assert region_packs(rpd, "eastus") == 0
+    # and westus, whose only collection that was, keeps nothing either
+    deadline = time.time() + 20
+    while region_packs(rpd, "westus") and time.time() < deadline:
+        time.sleep(0.1)
+    assert region_packs(rpd, "westus") == 0
+    assert not region_manifests(rpd, "westus")
 
 
 def test_flow1__one_creation_at_a_time_across_regions(tmp_path, monkeypatch):
