@@ -321,3 +321,34 @@ def err(r, status, code):
     assert r.status_code == status, (r.status_code, r.text)
     assert r.json()["error"]["code"] == code, r.text
     return r.json()["error"]["message"]
+
+
+def wait_replicated(host, rp_id, timeout=120):
+    """Poll a copied or pulled restore point's instance view until its replication ends;
+    every completionPercent seen must be a JSON integer in 0..100. Returns (point, status
+    code, the percents seen)."""
+    seen = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = host.req("GET", rp_id, COMPUTE_API, params={"$expand": "instanceView"})
+        assert r.status_code == 200, r.text
+        v = r.json()
+        iv = v["properties"]["instanceView"]
+        for d in iv["diskRestorePoints"]:
+            pct = d["replicationStatus"]["completionPercent"]
+            assert isinstance(pct, int) and 0 <= pct <= 100, d
+            seen.append(pct)
+        code = iv["statuses"][0]["code"]
+        if code != "ReplicationState/inProgress":
+            return v, code, seen
+        time.sleep(0.05)
+    raise AssertionError("copy did not finish")
+
+
+def restore_read(host, rg, name, drp_id, location="westus", timeout=120):
+    """Restore disk @name in @location from @drp_id and return its whole image."""
+    r = host.req("PUT", disk_path(rg, name), DISK_API, {"location": location, "properties": {
+        "creationData": {"createOption": "Restore", "sourceResourceId": drp_id}}})
+    assert r.status_code == 202, r.text
+    assert wait_op(host, r, timeout)["status"] == "Succeeded"
+    return read_disk(host, rg, name)

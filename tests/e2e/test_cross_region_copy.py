@@ -7,6 +7,7 @@ import time
 import requests
 
 from conftest import COMPUTE_API, DISK_API, RG_API, SUB, disk_path, rg_path, vm_path
+from rp_common import wait_replicated
 
 MIB = 1 << 20
 MC = "/subscriptions/%s/resourceGroups/%%s/providers/Microsoft.Compute" % SUB
@@ -56,21 +57,6 @@ def put_rp(rpd, rg, rpc, name, body=None):
     return r.json()["id"]
 
 
-def wait_replicated(rpd, rp_id, timeout=60):
-    seen = []
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = rpd.req("GET", rp_id, COMPUTE_API, params={"$expand": "instanceView"}).json()
-        iv = v["properties"]["instanceView"]
-        for d in iv["diskRestorePoints"]:
-            pct = d["replicationStatus"]["completionPercent"]
-            assert isinstance(pct, int) and 0 <= pct <= 100
-            seen.append(pct)
-        code = iv["statuses"][0]["code"]
-        if code != "ReplicationState/inProgress":
-            return v, code, seen
-        time.sleep(0.05)
-    raise AssertionError("copy did not finish")
 
 
 def test_copy__restore_point_copied_to_westus_restores_there_byte_for_byte(rpd):

@@ -10,7 +10,8 @@ from azure.mgmt.compute import models as cm
 
 from conftest import COMPUTE_API, DISK_API, SUB, Rpd, disk_path, vm_path
 from rp_common import (CHUNK, MIB, err, grant, make_group, make_vm, put_pages, rand,
-                       read_disk, revoke, rp_path, rpc_path, session, sha, upload_disk, wait_op)
+                       restore_read, revoke, rp_path, rpc_path, session, sha,
+                       upload_disk, wait_op, wait_replicated)
 
 SIZE = 24 * MIB
 
@@ -40,21 +41,6 @@ def source_vm(rpd, rg, seed):
     return vm["id"], ids, images
 
 
-def wait_replicated(rpd, rp_id, timeout=90):
-    seen = []
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = rpd.req("GET", rp_id, COMPUTE_API, params={"$expand": "instanceView"}).json()
-        iv = v["properties"]["instanceView"]
-        for d in iv["diskRestorePoints"]:
-            pct = d["replicationStatus"]["completionPercent"]
-            assert isinstance(pct, int) and 0 <= pct <= 100, d
-            seen.append(pct)
-        code = iv["statuses"][0]["code"]
-        if code != "ReplicationState/inProgress":
-            return v, code, seen
-        time.sleep(0.05)
-    raise AssertionError("copy did not finish")
 
 
 def wait_released(rpd, region="eastus", timeout=30):
@@ -68,12 +54,6 @@ def wait_released(rpd, region="eastus", timeout=30):
     raise AssertionError("holds not released: %s" % left)
 
 
-def restore_in_west(rpd, rg, name, drp_id):
-    r = rpd.req("PUT", disk_path(rg, name), DISK_API, {"location": "westus", "properties": {
-        "creationData": {"createOption": "Restore", "sourceResourceId": drp_id}}})
-    assert r.status_code == 202, r.text
-    assert wait_op(rpd, r, 90)["status"] == "Succeeded"
-    return read_disk(rpd, rg, name)
 
 
 def test_flow1__sdk_creates_in_westus_from_an_eastus_vm_restores_disks_and_vm(rpd):
@@ -120,7 +100,7 @@ def test_flow1__sdk_creates_in_westus_from_an_eastus_vm_restores_disks_and_vm(rp
 
     # restore both disks in westus: bytes of the source at the cut
     for name in ("osd", "data0"):
-        got = restore_in_west(rpd, rg, name + "-r1", drps[ids[name].lower()])
+        got = restore_read(rpd, rg, name + "-r1", drps[ids[name].lower()])
         assert sha(got) == sha(images[name]), name
 
     # the VM writes on; a second point is incremental: few chunks move to westus
@@ -141,8 +121,8 @@ def test_flow1__sdk_creates_in_westus_from_an_eastus_vm_restores_disks_and_vm(rp
     # a VM restored in westus from rp2's disks
     sp = v["properties"]["sourceMetadata"]["storageProfile"]
     os_drp, data_drp = sp["osDisk"]["diskRestorePoint"]["id"], sp["dataDisks"][0]["diskRestorePoint"]["id"]
-    assert sha(restore_in_west(rpd, rg, "osd-r2", os_drp)) == sha(images["osd"])
-    assert sha(restore_in_west(rpd, rg, "data0-r2", data_drp)) == sha(images["data0"])
+    assert sha(restore_read(rpd, rg, "osd-r2", os_drp)) == sha(images["osd"])
+    assert sha(restore_read(rpd, rg, "data0-r2", data_drp)) == sha(images["data0"])
     r = rpd.req("PUT", vm_path(rg, "vm-west"), COMPUTE_API, {"location": "westus", "properties": {
         "storageProfile": {
             "osDisk": {"createOption": "Attach", "osType": "Linux",

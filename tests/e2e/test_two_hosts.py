@@ -12,7 +12,8 @@ from azure.mgmt.compute import models as cm
 from conftest import COMPUTE_API, DISK_API, RG_API, disk_path, rg_path, vm_path
 from hosts_common import Hosts
 from rp_common import (CHUNK, MIB, err, grant, make_vm, put_pages, rand, read_all, revoke,
-                       rp_path, rpc_path, session, sha, upload_disk, wait_op)
+                       restore_read, rp_path, rpc_path, session, sha, upload_disk, wait_op,
+                       wait_replicated)
 
 SIZE = 24 * MIB
 
@@ -25,35 +26,8 @@ def hosts(tmp_path):
     h.logs_clean()
 
 
-def wait_replicated(host, rp_id, timeout=120):
-    seen = []
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = host.req("GET", rp_id, COMPUTE_API, params={"$expand": "instanceView"})
-        assert v.status_code == 200, v.text
-        v = v.json()
-        iv = v["properties"]["instanceView"]
-        for d in iv["diskRestorePoints"]:
-            pct = d["replicationStatus"]["completionPercent"]
-            assert isinstance(pct, int) and 0 <= pct <= 100, d
-            seen.append(pct)
-        code = iv["statuses"][0]["code"]
-        if code != "ReplicationState/inProgress":
-            return v, code, seen
-        time.sleep(0.05)
-    raise AssertionError("copy did not finish")
 
 
-def restore(host, rg, name, drp_id, location="westus"):
-    r = host.req("PUT", disk_path(rg, name), DISK_API, {"location": location, "properties": {
-        "creationData": {"createOption": "Restore", "sourceResourceId": drp_id}}})
-    assert r.status_code == 202, r.text
-    assert wait_op(host, r, 120)["status"] == "Succeeded"
-    sas = grant(host, rg, name, "Read")
-    try:
-        return read_all(session(host), sas)
-    finally:
-        revoke(host, rg, name)
 
 
 def source_vm(a, rg):
@@ -126,7 +100,7 @@ def test_two_hosts__both_flows_through_one_endpoint_then_region_loss(hosts):
 
     # restore through A in westus: the bytes of the source at each cut
     for n in ("osd", "data0"):
-        assert sha(restore(a, rg, n + "-r1", drp1[n])) == sha(images[n]), n
+        assert sha(restore_read(a, rg, n + "-r1", drp1[n])) == sha(images[n]), n
 
     # region loss: host A stops for good
     hosts.a.stop()
@@ -148,7 +122,7 @@ def test_two_hosts__both_flows_through_one_endpoint_then_region_loss(hosts):
     assert r.status_code in (200, 202)
     # restore disks and a VM on B alone
     for n in ("osd", "data0"):
-        assert sha(restore(b, rg, n + "-r2", drp2[n])) == sha(images2[n]), n
+        assert sha(restore_read(b, rg, n + "-r2", drp2[n])) == sha(images2[n]), n
     r = b.req("PUT", vm_path(rg, "vm-west"), COMPUTE_API, {"location": "westus", "properties": {
         "storageProfile": {
             "osDisk": {"createOption": "Attach", "osType": "Linux",

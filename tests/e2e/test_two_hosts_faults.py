@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from conftest import COMPUTE_API, DISK_API, RG_API, disk_path, rg_path
+from conftest import COMPUTE_API, RG_API, rg_path
 from fault_proxy import FaultProxy
 from hosts_common import Hosts
-from rp_common import (MIB, grant, make_vm, rand, read_all, revoke, rp_path, rpc_path, session,
-                       sha, upload_disk, wait_op)
+from rp_common import (MIB, make_vm, rand, restore_read, rp_path, rpc_path, sha, upload_disk,
+                       wait_op)
 
 SIZE = 64 * MIB
 IN_FLIGHT = 16 * MIB + MIB   # 4 connections x 16 chunks of 256 KiB, with framing
@@ -60,16 +60,7 @@ def wait_started(host, rp_id, timeout=60):
 
 
 def restored_bytes(b, rg, name, v):
-    drp = v["properties"]["instanceView"]["diskRestorePoints"][0]["id"]
-    r = b.req("PUT", disk_path(rg, name), DISK_API, {"location": "westus", "properties": {
-        "creationData": {"createOption": "Restore", "sourceResourceId": drp}}})
-    assert r.status_code == 202, r.text
-    assert wait_op(b, r, 120)["status"] == "Succeeded"
-    sas = grant(b, rg, name, "Read")
-    try:
-        return read_all(session(b), sas)
-    finally:
-        revoke(b, rg, name)
+    return restore_read(b, rg, name, v["properties"]["instanceView"]["diskRestorePoints"][0]["id"])
 
 
 def start_point(b, rg, name):
