@@ -562,6 +562,25 @@ static void test_template_funcs__eval_string_rejects_bad_utf8(void **state)
         t_err_is(&err, IT, "not valid UTF-8");
 }
 
+static void test_template_expr__messages_stay_valid_utf8(void **state)
+{
+        rp_tpl_plan *p = *state;
+        char expr[512];
+        _cleanup_json_ json_t *v = NULL, *m = NULL;
+        rp_tpl_error err = { 0 };
+        int len;
+
+        /* the message quotes the first 200 bytes of the expression: byte 200 is inside an 'é' */
+        len = snprintf(expr, sizeof(expr), "[concat('");
+        while (len < 199)
+                expr[len++] = 'a';
+        snprintf(expr + len, sizeof(expr) - (size_t)len, "\xc3\xa9\xc3\xa9', foo())]");
+        assert_int_equal(rp_tpl_eval_string(p, expr, &v, &err), -EINVAL);
+        t_err_is(&err, IT, "aaa?...' failed at position");
+        m = json_string(err.message);
+        assert_non_null(m);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -588,6 +607,7 @@ int main(void)
                 cmocka_unit_test(test_template_funcs__copy_index_and_utc_now_placement),
                 cmocka_unit_test(test_template_funcs__size_limits),
                 cmocka_unit_test(test_template_funcs__eval_string_rejects_bad_utf8),
+                cmocka_unit_test(test_template_expr__messages_stay_valid_utf8),
         };
         rp_json_init();
         return cmocka_run_group_tests(tests, setup, teardown);
