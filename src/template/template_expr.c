@@ -666,6 +666,7 @@ static int eval_call(rp_tpl__ev *ev, const rp_tpl__node *n, json_t **ret)
                 if (r < 0)
                         goto out;
         }
+        ev->variant = f->variant;
         r = f->fn(ev, n, args, n->n_args, ret);
 out:
         for (size_t i = 0; i < done; i++)

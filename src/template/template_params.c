@@ -423,26 +423,6 @@ int rp_tpl__params_init(rp_tpl_plan *p, const json_t *given, rp_tpl_error *err)
         return 0;
 }
 
-int rp_tpl__param_get(rp_tpl__ev *ev, const rp_tpl__node *call, const char *name, json_t **ret)
-{
-        rp_tpl_plan *p = ev->sc->plan;
-        rp_tpl__named *n = find_named(p->params, p->n_params, name);
-        int r;
-
-        if (!n)
-                return rp_tpl__fail(ev, call->pos,
-                                    "The template parameter '%.200s' is not found. Please see "
-                                    "https://aka.ms/arm-create-parameter-file for usage details.",
-                                    name);
-        r = param_eval(p, n, ev->err);
-        if (r < 0) {
-                ev->final = true;
-                return r;
-        }
-        *ret = n->value;
-        return 0;
-}
-
 int rp_tpl_plan_parameters(const rp_tpl_plan *p, json_t **ret)
 {
         _cleanup_json_ json_t *out = json_object();
@@ -580,18 +560,22 @@ int rp_tpl__vars_init(rp_tpl_plan *p, rp_tpl_error *err)
         return 0;
 }
 
-int rp_tpl__var_get(rp_tpl__ev *ev, const rp_tpl__node *call, const char *name, json_t **ret)
+int rp_tpl__named_get(rp_tpl__ev *ev, const rp_tpl__node *call, const char *name, bool param,
+                      json_t **ret)
 {
         rp_tpl_plan *p = ev->sc->plan;
-        rp_tpl__named *n = find_named(p->vars, p->n_vars, name);
+        rp_tpl__named *n = param ? find_named(p->params, p->n_params, name)
+                                 : find_named(p->vars, p->n_vars, name);
         int r;
 
         if (!n)
                 return rp_tpl__fail(ev, call->pos,
-                                    "The template variable '%.200s' is not found. Please see "
-                                    "https://aka.ms/arm-template/#variables for usage details.",
-                                    name);
-        r = var_eval(p, n, ev->err);
+                                    "The template %s '%.200s' is not found. Please see %s for "
+                                    "usage details.",
+                                    param ? "parameter" : "variable", name,
+                                    param ? "https://aka.ms/arm-create-parameter-file"
+                                          : "https://aka.ms/arm-template/#variables");
+        r = param ? param_eval(p, n, ev->err) : var_eval(p, n, ev->err);
         if (r < 0) {
                 ev->final = true;
                 return r;
