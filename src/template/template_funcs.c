@@ -62,6 +62,16 @@ int rp_tpl__check_size(rp_tpl__ev *ev, const rp_tpl__node *call, const json_t *v
         return 0;
 }
 
+int rp_tpl__ret_sized(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **out, json_t **ret)
+{
+        int r = rp_tpl__check_size(ev, call, *out);
+
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(*out);
+        return 0;
+}
+
 int rp_tpl__string(rp_tpl__ev *ev, const rp_tpl__node *call, const char *s, size_t n, json_t **ret)
 {
         json_t *v;
@@ -423,11 +433,7 @@ static int fn_concat(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, si
                         if (r < 0)
                                 return r;
                 }
-                r = rp_tpl__check_size(ev, call, out);
-                if (r < 0)
-                        return r;
-                *ret = TAKE_PTR(out);
-                return 0;
+                return rp_tpl__ret_sized(ev, call, &out, ret);
         }
 
         rp_buf b;
@@ -465,25 +471,19 @@ static int fn_create_array(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **ar
                            json_t **ret)
 {
         _cleanup_json_ json_t *out = json_array();
-        int r;
 
         if (!out)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 if (json_array_append(out, args[i]) < 0)
                         return -ENOMEM;
-        r = rp_tpl__check_size(ev, call, out);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(out);
-        return 0;
+        return rp_tpl__ret_sized(ev, call, &out, ret);
 }
 
 static int fn_create_object(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
                             json_t **ret)
 {
         _cleanup_json_ json_t *out = json_object();
-        int r;
 
         if (!out)
                 return -ENOMEM;
@@ -495,11 +495,7 @@ static int fn_create_object(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **a
                 if (json_object_set(out, json_string_value(args[i]), args[i + 1]) < 0)
                         return -ENOMEM;
         }
-        r = rp_tpl__check_size(ev, call, out);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(out);
-        return 0;
+        return rp_tpl__ret_sized(ev, call, &out, ret);
 }
 
 static int fn_array(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
@@ -572,11 +568,7 @@ static int fn_union(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, siz
                                 return -ENOMEM;
                 }
         }
-        r = rp_tpl__check_size(ev, call, out);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(out);
-        return 0;
+        return rp_tpl__ret_sized(ev, call, &out, ret);
 }
 
 static int fn_length(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,

@@ -259,11 +259,7 @@ static int fn_split(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, siz
                         break;
                 i = piece = best + best_len;
         }
-        r = rp_tpl__check_size(ev, call, out);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(out);
-        return 0;
+        return rp_tpl__ret_sized(ev, call, &out, ret);
 }
 
 /* indexOf() (variant 0) and lastIndexOf() (variant 1), ASCII case-insensitive. */

@@ -142,6 +142,8 @@ size_t rp_tpl__utf8_len(const char *s, size_t bytes);
 size_t rp_tpl__utf8_offset(const char *s, size_t bytes, size_t cp);
 /** Make a json string of @p n bytes, failing past RP_TPL_MAX_STRING. */
 int rp_tpl__string(rp_tpl__ev *ev, const rp_tpl__node *call, const char *s, size_t n, json_t **ret);
+/** Check *out with rp_tpl__check_size() and move it to *ret (*out is NULL after success). */
+int rp_tpl__ret_sized(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **out, json_t **ret);
 /** Check a built container against RP_TPL__MAX_NODES (and charge the budget). */
 int rp_tpl__check_size(rp_tpl__ev *ev, const rp_tpl__node *call, const json_t *v);
 /** Deep equality as ARM's equals(): numbers by value, strings case-sensitive. */
