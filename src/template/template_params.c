@@ -48,6 +48,8 @@ static const char *const param_type_names[_P_MAX] = {
 
 static int param_type_from_string(const char *s)
 {
+        if (!s)
+                return -EINVAL;
         for (int i = 0; i < _P_MAX; i++)
                 if (strcasecmp(s, param_type_names[i]) == 0)
                         return i;
