@@ -35,6 +35,9 @@ static const char usage[] =
         "  -d, --data DIR         data directory (created on first start)\n"
         "  -l, --listen ADDR:PORT listen address (default 127.0.0.1:8443; port 0 picks one)\n"
         "      --log-level LEVEL  debug, info, notice, warning or error\n"
+        "      --identity-from DIR  join the deployment of the rpd whose data directory is DIR:\n"
+        "                         copy its CA, token, SAS and chunk id keys (files this data\n"
+        "                         directory lacks), so that the two can be peers\n"
         "  -h, --help             this text\n"
         "\n"
         "On first start DIR gets rpd.conf (regions eastus and westus), tls/ca.pem (the CA\n"
@@ -131,6 +134,36 @@ static void close_service(rp_service *svc)
         rp_free(svc->data_dir);
 }
 
+/* The files that make a deployment's identity: hosts that are peers share them. */
+static const char *const identity_files[] = { "tls/ca.pem",  "tls/ca.key",   "auth/signing.key",
+                                              "auth/tenant", "auth/sas.key", "auth/chunk-id.key" };
+
+/* Copy the identity files @p data lacks from the data directory @p from. Logs failures. */
+static int copy_identity(const char *from, const char *data)
+{
+        for (size_t i = 0; i < ELEMENTSOF(identity_files); i++) {
+                _cleanup_free_ char *src = rp_asprintf("%s/%s", from, identity_files[i]);
+                _cleanup_free_ char *dst = rp_asprintf("%s/%s", data, identity_files[i]);
+                _cleanup_free_ char *dir = dst ? rp_strdup(dst) : NULL;
+                _cleanup_free_ char *bytes = NULL;
+                if (!src || !dst || !dir)
+                        return -ENOMEM;
+                if (access(dst, F_OK) == 0)
+                        continue;
+                long n = rp_read_file(src, RP_MAX_SMALL_FILE, &bytes);
+                *strrchr(dir, '/') = '\0';
+                int k = n < 0 ? (int)n : rp_mkdir_p(dir, 0700);
+                if (k >= 0)
+                        k = rp_write_file_atomic(dst, bytes, (size_t)n, 0600);
+                if (k < 0) {
+                        log_error_errno(k, "--identity-from: cannot copy '%s' to '%s'", src, dst);
+                        return k;
+                }
+                log_notice("identity: %s copied from %s", identity_files[i], from);
+        }
+        return 0;
+}
+
 /* Peers ([peer NAME]), forwarding, and the copy limits. Logs its failures. */
 static int setup_peers(rp_service *svc, const rp_config *cfg, const char *tls_dir)
 {
@@ -185,10 +218,11 @@ int main(int argc, char **argv)
                 { "data", required_argument, NULL, 'd' },
                 { "listen", required_argument, NULL, 'l' },
                 { "log-level", required_argument, NULL, 'L' },
+                { "identity-from", required_argument, NULL, 'I' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        const char *data = NULL, *listen_flag = NULL, *level_flag = NULL;
+        const char *data = NULL, *listen_flag = NULL, *level_flag = NULL, *identity = NULL;
         int c;
         while ((c = getopt_long(argc, argv, "d:l:h", opts, NULL)) >= 0) {
                 switch (c) {
@@ -200,6 +234,9 @@ int main(int argc, char **argv)
                         break;
                 case 'L':
                         level_flag = optarg;
+                        break;
+                case 'I':
+                        identity = optarg;
                         break;
                 case 'h':
                         fputs(usage, stdout);
@@ -256,6 +293,8 @@ int main(int argc, char **argv)
                 return 2;
         }
 
+        if (identity && copy_identity(identity, svc.data_dir) < 0)
+                return 1;
         /* TLS material and keys */
         _cleanup_free_ char *tls_dir = rp_asprintf("%s/tls", svc.data_dir);
         _cleanup_free_ char *auth_dir = rp_asprintf("%s/auth", svc.data_dir);

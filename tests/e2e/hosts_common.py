@@ -3,11 +3,11 @@ host A hosts eastus, host B westus. They share the deployment's identity (CA, to
 key, SAS key, chunk id key: docs/OPERATIONS.md) and a pair key. A test proxy can sit on the
 link B uses to reach A (B pulls from A)."""
 import os
-import shutil
 import socket
 
 from conftest import Rpd
 
+# what --identity-from copies
 SHARED = [("tls", "ca.pem"), ("tls", "ca.key"), ("auth", "signing.key"), ("auth", "tenant"),
           ("auth", "sas.key"), ("auth", "chunk-id.key")]
 
@@ -49,13 +49,13 @@ class Hosts:
             os.environ.clear()
             os.environ.update(saved)
         a_url_for_b = link(self.pa) if link else None
-        # B joins A's deployment: same identity, then its own server certificate
-        for d, f in SHARED:
-            os.makedirs(os.path.join(db, d), mode=0o700, exist_ok=True)
-            shutil.copy2(os.path.join(da, d, f), os.path.join(db, d, f))
+        # B joins A's deployment (same identity), then makes its own server certificate
         write_conf(db, "westus", "West US", "eastus",
                    a_url_for_b or "https://127.0.0.1:%d" % self.pa, self.key, b_peer_extra)
-        self.b = Rpd(db, ["--listen", "127.0.0.1:%d" % self.pb]).start()
+        self.b = Rpd(db, ["--listen", "127.0.0.1:%d" % self.pb, "--identity-from", da]).start()
+        for d, f in SHARED:
+            with open(os.path.join(da, d, f), "rb") as x, open(os.path.join(db, d, f), "rb") as y:
+                assert x.read() == y.read(), f
 
     def stop(self):
         for h in (self.a, self.b):
