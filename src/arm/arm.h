@@ -84,6 +84,8 @@ struct rp_service {
         size_t n_known_subs;
         /** Streaming routes: one piece of the body. */
         int (*stream_body)(rp_arm_req *r, const char *data, size_t len);
+        /** Executor of template deployments (compute/deployments_exec.c), or NULL. */
+        struct rp_deployer *deployer;
 };
 
 /** Per-request ARM state (http->app_ctx). */

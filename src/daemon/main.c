@@ -19,6 +19,7 @@
 #include "auth/tls.h"
 #include "auth/token.h"
 #include "compute/compute.h"
+#include "compute/deployments.h"
 #include "config.h"
 #include "util/alloc.h"
 #include "util/crypto.h"
@@ -305,6 +306,17 @@ int main(int argc, char **argv)
                 close_service(&svc);
                 return 1;
         }
+        /* Template deployments call this rpd's own API, so they start once it listens. */
+        _cleanup_free_ char *ca_path = rp_asprintf("%s/ca.pem", tls_dir);
+        rp_deployer *deployer = NULL;
+        k = ca_path ? rp_deployer_start(&svc, url, ca_path, &deployer) : -ENOMEM;
+        if (k < 0) {
+                log_error_errno(k, "cannot start the deployment executor");
+                rp_http_server_stop(http);
+                rp_service_stop_workers(&svc);
+                close_service(&svc);
+                return 1;
+        }
         log_notice("rpd listening on %s (regions:%s%s%s) data='%s' ca='%s/ca.pem'", url,
                    svc.regions[0]->name, svc.n_regions > 1 ? "," : "",
                    svc.n_regions > 1 ? svc.regions[1]->name : "", svc.data_dir, tls_dir);
@@ -314,6 +326,7 @@ int main(int argc, char **argv)
         int sig = 0;
         sigwait(&mask, &sig);
         log_notice("signal %d: shutting down", sig);
+        rp_deployer_stop(deployer);
         rp_http_server_stop(http);
         rp_service_stop_workers(&svc);
         close_service(&svc);
