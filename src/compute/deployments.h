@@ -47,7 +47,8 @@ int rp_deployer_start(rp_service *svc, const char *url, const char *ca_file, rp_
  *  its threads, clear svc->deployer and free it. NULL-safe. */
 void rp_deployer_stop(rp_deployer *d);
 
-/** Queue the deployment whose record key is @p key (no-op if it is queued or running).
+/** Queue the deployment whose record key is @p key (no-op if it is queued; if a thread still
+ *  runs it, it runs again after that).
  *  NULL @p d: nothing runs it until the next start. @return 0 or -ENOMEM. */
 int rp_deployer_submit(rp_deployer *d, const char *key);
 

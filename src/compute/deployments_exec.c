@@ -27,6 +27,7 @@
  * or settled, it is PUT again (PUTs are idempotent). Shutdown cancels in-flight requests and
  * leaves the deployment Running for the next start.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -349,9 +350,10 @@ static int start_one(run *x, size_t i)
                  * being restored refuses a PUT until it is done). */
                 _cleanup_(rp_client_response_done) rp_client_response cur = {};
                 k = rp_client_request(x->client, "GET", id, v, NULL, &cur);
-                if (k < 0)
-                        return k == -ECANCELED ? k : transport_error(x, i, &(unsigned){ 0 }, k);
-                if (cur.status == 200 && settled(cur.body) == 0) {
+                if (k == -ECANCELED)
+                        return k;
+                /* (a failed read: the PUT below, with its retries, settles it) */
+                if (k >= 0 && cur.status == 200 && settled(cur.body) == 0) {
                         log_info("deployment '%s': following '%s' again", x->rec->id, id);
                         slot_add(x, i, FOLLOW_GET, NULL);
                         return 0;
@@ -466,18 +468,26 @@ static bool in_slot(run *x, size_t i)
         return false;
 }
 
-/* Start what may start. @return 0 or <0 as start_one(). */
+/* Start what may start. A resource may end as soon as it starts (a synchronous PUT) and so
+ * free one that precedes it in plan order (dependsOn may name a later resource): passes go on
+ * until one starts nothing. @return 0 or <0 as start_one(). */
 static int start_ready(run *x)
 {
         size_t n = json_array_size(x->entries);
-        for (size_t i = 0; i < n && x->n_slots < RP_DEPLOY_MAX_IN_FLIGHT && !x->canceled; i++) {
-                const char *st = entry_str(x, i, "state");
-                bool resume = rp_streq(st, "Running") && !in_slot(x, i);
-                if (!(rp_streq(st, "NotStarted") || resume) || deps_state(x, i) <= 0)
-                        continue;
-                int k = start_one(x, i);
-                if (k < 0)
-                        return k;
+        bool started = true;
+        while (started) {
+                started = false;
+                for (size_t i = 0; i < n && x->n_slots < RP_DEPLOY_MAX_IN_FLIGHT && !x->canceled;
+                     i++) {
+                        const char *st = entry_str(x, i, "state");
+                        bool resume = rp_streq(st, "Running") && !in_slot(x, i);
+                        if (!(rp_streq(st, "NotStarted") || resume) || deps_state(x, i) <= 0)
+                                continue;
+                        int k = start_one(x, i);
+                        if (k < 0)
+                                return k;
+                        started = true;
+                }
         }
         return 0;
 }
@@ -735,6 +745,25 @@ static void run_deployment(rp_deployer *d, const char *key)
 
 /* ---------------------------------------------------------------- the executor */
 
+static bool key_running(rp_deployer *d, const char *key)
+{
+        for (size_t i = 0; i < RP_DEPLOY_THREADS; i++)
+                if (rp_streq(d->running[i], key))
+                        return true;
+        return false;
+}
+
+/* The index in the queue of the first deployment no thread runs, or n_queue. A deployment
+ * queued again while a thread still finishes its previous run (a PUT after the end was
+ * written) waits for that thread. */
+static size_t next_runnable(rp_deployer *d)
+{
+        size_t i = 0;
+        while (i < d->n_queue && key_running(d, d->queue[i]))
+                i++;
+        return i;
+}
+
 static void *deployer_main(void *p)
 {
         rp_deployer *d = p;
@@ -742,22 +771,23 @@ static void *deployer_main(void *p)
         pthread_mutex_lock(&d->lock);
         for (me = 0; me < RP_DEPLOY_THREADS && !pthread_equal(d->threads[me], pthread_self()); me++)
                 ;
+        assert(me < RP_DEPLOY_THREADS);
         for (;;) {
-                while (!d->stop && d->n_queue == 0)
+                size_t q;
+                while (!d->stop && (q = next_runnable(d)) == d->n_queue)
                         pthread_cond_wait(&d->wake, &d->lock);
                 if (d->stop)
                         break;
-                char *key = d->queue[0];
-                memmove(d->queue, d->queue + 1, (d->n_queue - 1) * sizeof *d->queue);
+                char *key = d->queue[q];
+                memmove(d->queue + q, d->queue + q + 1, (d->n_queue - q - 1) * sizeof *d->queue);
                 d->n_queue--;
-                if (me < RP_DEPLOY_THREADS)
-                        d->running[me] = key;
+                d->running[me] = key;
                 pthread_mutex_unlock(&d->lock);
                 run_deployment(d, key);
                 pthread_mutex_lock(&d->lock);
-                if (me < RP_DEPLOY_THREADS)
-                        d->running[me] = NULL;
+                d->running[me] = NULL;
                 rp_free(key);
+                pthread_cond_broadcast(&d->wake); /* a queued run of the same key may go */
         }
         pthread_mutex_unlock(&d->lock);
         return NULL;
@@ -768,13 +798,11 @@ int rp_deployer_submit(rp_deployer *d, const char *key)
         if (!d)
                 return 0;
         pthread_mutex_lock(&d->lock);
-        bool known = false;
+        bool queued = false;
         for (size_t i = 0; i < d->n_queue; i++)
-                known = known || strcmp(d->queue[i], key) == 0;
-        for (size_t i = 0; i < RP_DEPLOY_THREADS; i++)
-                known = known || rp_streq(d->running[i], key);
+                queued = queued || strcmp(d->queue[i], key) == 0;
         int k = 0;
-        if (!known) {
+        if (!queued) {
                 char **q = rp_realloc(d->queue, (d->n_queue + 1) * sizeof *q);
                 char *copy = rp_strdup(key);
                 if (q)
@@ -784,7 +812,7 @@ int rp_deployer_submit(rp_deployer *d, const char *key)
                         k = -ENOMEM;
                 } else {
                         d->queue[d->n_queue++] = copy;
-                        pthread_cond_signal(&d->wake);
+                        pthread_cond_broadcast(&d->wake);
                 }
         }
         pthread_mutex_unlock(&d->lock);
