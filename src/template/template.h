@@ -71,6 +71,7 @@ typedef struct rp_tpl_ctx {
         rp_tpl_reference_fn reference; /**< reference() backend; NULL makes reference() an error */
         void *reference_arg;           /**< passed to @ref reference */
         time_t now;                    /**< the clock of utcNow() (tests make it deterministic) */
+        const char *subscription_name; /**< subscription().displayName; NULL: the id */
 } rp_tpl_ctx;
 
 /** A plan: the evaluated template. Opaque. */
