@@ -141,7 +141,8 @@ static enum rp_ec tpl_ec(const char *code)
         } map[] = {
                 { RP_TPL_EC_INVALID_TEMPLATE, RP_EC_INVALID_TEMPLATE },
                 { RP_TPL_EC_INVALID_DEPLOYMENT, RP_EC_INVALID_TEMPLATE_DEPLOYMENT },
-                { RP_TPL_EC_MISSING_PARAMETER, RP_EC_MISSING_DEPLOYMENT_PARAMETER },
+                /* ARM: a missing parameter is an InvalidTemplate (see TEMPLATE-REQUESTS.md) */
+                { RP_TPL_EC_MISSING_PARAMETER, RP_EC_INVALID_TEMPLATE },
                 { RP_TPL_EC_RESOURCE_NOT_FOUND, RP_EC_RESOURCE_NOT_FOUND },
         };
         for (size_t i = 0; i < ELEMENTSOF(map); i++)
@@ -162,6 +163,14 @@ static void reply_tpl_error(rp_arm_req *r, int k, const rp_tpl_error *e)
         const char *msg = *e->message   ? e->message
                           : k == -E2BIG ? "The template exceeds a limit of the template language."
                                         : rp_ec_message(ec);
+        /* ARM words template errors "Deployment template validation failed: '<why>'." */
+        _cleanup_free_ char *wrapped =
+                ec == RP_EC_INVALID_TEMPLATE && *e->message &&
+                                strncmp(msg, "Deployment template", 19) != 0
+                        ? rp_asprintf("Deployment template validation failed: '%s'.", msg)
+                        : NULL;
+        if (wrapped)
+                msg = wrapped;
         json_t *err = json_pack("{s:s, s:s}", "code", rp_ec_code(ec), "message", msg);
         if (err && *e->target) {
                 json_object_set_new(err, "target", json_string(e->target));
@@ -721,7 +730,7 @@ static json_t *operation_present(const rp_resource *rec, const json_t *e)
         if (p && err)
                 json_object_set_new(p, "statusMessage",
                                     json_pack("{s:s, s:O}", "status", "Failed", "error", err));
-        return json_pack("{s:s+, s:s, s:o}", "id", rec->id, "/operations/", opid, "operationId",
+        return json_pack("{s:s++, s:s, s:o}", "id", rec->id, "/operations/", opid, "operationId",
                          opid, "properties", p);
 }
 

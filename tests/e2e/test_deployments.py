@@ -82,9 +82,9 @@ def source_vm(rpd, rg):
     osd = [(0, rand(2 * MIB, 11)), (MIN_UPLOAD - 4096, rand(4096, 12))]
     dd = [(MIB, rand(3 * MIB, 13)), (6 * MIB, rand(512, 14))]
     os_id = upload_disk(rpd, rg, "osd", MIN_UPLOAD, osd, "Linux")
-    data_id = upload_disk(rpd, rg, "data", 8 * MIB, dd)
+    data_id = upload_disk(rpd, rg, "data", MIN_UPLOAD, dd)
     vm = make_vm(rpd, rg, "vm1", os_id, [data_id])
-    return vm["id"], {"osd": image_of(MIN_UPLOAD, osd), "data": image_of(8 * MIB, dd)}
+    return vm["id"], {"osd": image_of(MIN_UPLOAD, osd), "data": image_of(MIN_UPLOAD, dd)}
 
 
 def drps_by_disk(rpd, rp_id):
@@ -312,7 +312,12 @@ BAD = {
     "missing-parameter": (_rpc_tpl(), {}, "Incremental", ("InvalidTemplate",)),
     "bad-expression-in-name": (_rpc_tpl(resources=[{
         "type": "Microsoft.Compute/restorePointCollections", "apiVersion": "2022-08-01",
-        "name": "[concat('a', ", "location": "eastus", "properties": {}}]),
+        "name": "[concat('a', ]", "location": "eastus", "properties": {}}]),
+        params(vmId=VM), "Incremental", ("InvalidTemplate",)),
+    "bad-expression-in-properties": (_rpc_tpl(resources=[{
+        "type": "Microsoft.Compute/restorePointCollections", "apiVersion": "2022-08-01",
+        "name": "c", "location": "eastus",
+        "properties": {"source": {"id": "[concat(parameters('vmId'), ]"}}}]),
         params(vmId=VM), "Incremental", ("InvalidTemplate",)),
     "unknown-function": (_rpc_tpl(resources=[{
         "type": "Microsoft.Compute/restorePointCollections", "apiVersion": "2022-08-01",
