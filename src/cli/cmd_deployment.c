@@ -401,6 +401,32 @@ static int follow(dep_args *a, const char *path, rp_client_response *resp)
         return k < 0 ? k : 0;
 }
 
+/* The options of create and validate (validate ignores --no-wait). */
+static const struct option template_opts[] = {
+        { "resource-group", required_argument, NULL, 'g' },
+        { "name", required_argument, NULL, 'n' },
+        { "template-file", required_argument, NULL, 'f' },
+        { "parameters", required_argument, NULL, 'p' },
+        { "mode", required_argument, NULL, OPT_MODE },
+        { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+        {},
+};
+
+/* create and validate: parse, default the name to the template file's, build the body. */
+static int template_args(dep_args *a, int argc, char **argv, char **ret_name, json_t **ret_body)
+{
+        int k = setup(a, argc, argv, template_opts, NEED_GROUP | NEED_TEMPLATE);
+        if (k != 0)
+                return k;
+        if (!a->name) {
+                *ret_name = default_name(a->template_file);
+                if (!*ret_name)
+                        return RP_CLI_EXIT_ERROR;
+                a->name = *ret_name;
+        }
+        return build_body(a, ret_body);
+}
+
 /* ---------------------------------------------------------------- verbs */
 
 static const char create_help[] =
@@ -430,24 +456,10 @@ static const char create_help[] =
 
 static int dep_create(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "name", required_argument, NULL, 'n' },
-                { "template-file", required_argument, NULL, 'f' },
-                { "parameters", required_argument, NULL, 'p' },
-                { "mode", required_argument, NULL, OPT_MODE },
-                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
-                {},
-        };
         _cleanup_(dep_args_done) dep_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, NEED_GROUP | NEED_TEMPLATE);
-        if (k != 0)
-                return k;
-        _cleanup_free_ char *name = a.name ? NULL : default_name(a.template_file);
-        if (!a.name)
-                a.name = name;
+        _cleanup_free_ char *name = NULL;
         _cleanup_json_ json_t *body = NULL;
-        k = build_body(&a, &body);
+        int k = template_args(&a, argc, argv, &name, &body);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = dep_path(&a, NULL);
@@ -492,23 +504,10 @@ static const char validate_help[] =
 
 static int dep_validate(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "name", required_argument, NULL, 'n' },
-                { "template-file", required_argument, NULL, 'f' },
-                { "parameters", required_argument, NULL, 'p' },
-                { "mode", required_argument, NULL, OPT_MODE },
-                {},
-        };
         _cleanup_(dep_args_done) dep_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, NEED_GROUP | NEED_TEMPLATE);
-        if (k != 0)
-                return k;
-        _cleanup_free_ char *name = a.name ? NULL : default_name(a.template_file);
-        if (!a.name)
-                a.name = name;
+        _cleanup_free_ char *name = NULL;
         _cleanup_json_ json_t *body = NULL;
-        k = build_body(&a, &body);
+        int k = template_args(&a, argc, argv, &name, &body);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = dep_path(&a, "/validate");

@@ -119,12 +119,10 @@ static bool stopping(rp_deployer *d)
         return stop;
 }
 
-/* Write our copy of the record back. Under the model lock the stored one is re-read first:
- * gone or replaced by another deployment (-ESTALE), we must stop; a cancel asked meanwhile is
- * taken in. */
-static int run_save(run *x)
+/* Read the stored record: gone or replaced by another deployment (-ESTALE), the run must
+ * stop; a cancel asked meanwhile is taken in. */
+static int run_check_stored(run *x)
 {
-        RP_COMPUTE_MODEL_LOCK();
         _cleanup_(rp_resource_freep) rp_resource *cur = NULL;
         int k = rp_db_res_get(x->home->db, x->key, &cur);
         if (k == -ENOENT)
@@ -137,25 +135,19 @@ static int run_save(run *x)
                 x->canceled = true;
                 json_object_set_new(x->rec->internal, "cancel", json_true());
         }
+        return 0;
+}
+
+/* Write our copy of the record back, checked against the stored one under the model lock. */
+static int run_save(run *x)
+{
+        RP_COMPUTE_MODEL_LOCK();
+        int k = run_check_stored(x);
+        if (k < 0)
+                return k;
         json_t *p = json_object_get(x->rec->body, "properties");
         json_object_set_new(p, "timestamp", rp_compute_now());
         return rp_db_res_put(x->home->db, x->rec);
-}
-
-/* Has a cancel been asked (or the record gone)? Reads the stored record. */
-static int run_poll_cancel(run *x)
-{
-        _cleanup_(rp_resource_freep) rp_resource *cur = NULL;
-        int k = rp_db_res_get(x->home->db, x->key, &cur);
-        if (k == -ENOENT)
-                return -ESTALE;
-        if (k < 0)
-                return k;
-        if (!rp_streq(json_string_value(json_object_get(cur->internal, "op")), x->op_id))
-                return -ESTALE;
-        if (json_is_true(json_object_get(cur->internal, "cancel")))
-                x->canceled = true;
-        return 0;
 }
 
 /* A client with a fresh token for the deployment's subscription. */
@@ -657,7 +649,7 @@ static int run_loop(run *x)
         for (;;) {
                 if (stopping(x->d))
                         return -ECANCELED;
-                int k = run_poll_cancel(x);
+                int k = run_check_stored(x);
                 if (k < 0)
                         return k;
                 if (x->canceled)

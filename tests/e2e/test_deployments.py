@@ -423,15 +423,21 @@ def test_failed_resource_fails_the_deployment_with_its_error_and_dependents_neve
     assert st["status"] == "Succeeded" and d["properties"]["outputResources"] == []
 
 
-def test_deployment_interrupted_by_kill9_resumes_after_restart(rpd, monkeypatch):
+def held_deployment(rpd, monkeypatch, delay_ms):
+    """Deploy rp-from-vm.json as "rp" while every region job is held back @delay_ms (so the
+    restore point's capture stays pending); returns (group, VM id, the PUT's reply)."""
     rg = new_name("rg")
-    vm_id, images = source_vm(rpd, rg)
-    # hold every region job back: the restore point's capture stays pending
+    vm_id, _ = source_vm(rpd, rg)
     rpd.stop()
-    monkeypatch.setenv("RPD_TEST_JOB_DELAY_MS", "60000")
+    monkeypatch.setenv("RPD_TEST_JOB_DELAY_MS", str(delay_ms))
     rpd.start()
     r = start_deploy(rpd, rg, "rp", template("rp-from-vm.json"), params(vmId=vm_id))
     assert r.status_code == 201, r.text
+    return rg, vm_id, r
+
+
+def test_deployment_interrupted_by_kill9_resumes_after_restart(rpd, monkeypatch):
+    rg, vm_id, r = held_deployment(rpd, monkeypatch, 60000)
     deadline = time.time() + 30
     while True:
         ops = operations(rpd, rg, "rp")
@@ -457,13 +463,7 @@ def test_deployment_interrupted_by_kill9_resumes_after_restart(rpd, monkeypatch)
 
 
 def test_cancel_stops_a_running_deployment(rpd, monkeypatch):
-    rg = new_name("rg")
-    vm_id, _ = source_vm(rpd, rg)
-    rpd.stop()
-    monkeypatch.setenv("RPD_TEST_JOB_DELAY_MS", "5000")
-    rpd.start()
-    r = start_deploy(rpd, rg, "rp", template("rp-from-vm.json"), params(vmId=vm_id))
-    assert r.status_code == 201, r.text
+    rg, _, r = held_deployment(rpd, monkeypatch, 5000)
     c = rpd.req("POST", dep_path(rg, "rp") + "/cancel", RG_API)
     assert c.status_code == 204, c.text
     st, d = wait_deploy(rpd, rg, "rp", r, timeout=30)
