@@ -375,6 +375,9 @@ def test_bad_requests_are_refused(srv):
     for api in ("2019-10-01", "2020-06-01", "2021-04-01", "2022-09-01", "2024-03-01"):
         r = srv.req("GET", dep_path("badreq"), api)
         assert r.status_code == 200 and r.json()["value"] == [], (api, r.text)
+    # the Python SDK lists at ".../deployments/": a trailing slash is the same path
+    r = srv.req("GET", dep_path("badreq") + "/", RG_API)
+    assert r.status_code == 200 and r.json()["value"] == [], r.text
     assert srv.req("DELETE", dep_path("badreq", "none"), RG_API).status_code == 204
     assert srv.req("HEAD", dep_path("badreq", "none"), RG_API).status_code == 404
     nothing_created(srv, "badreq", "d")
