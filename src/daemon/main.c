@@ -306,10 +306,15 @@ int main(int argc, char **argv)
                 close_service(&svc);
                 return 1;
         }
-        /* Template deployments call this rpd's own API, so they start once it listens. */
+        /* Template deployments call this rpd's own API, so they start once it listens; on a
+         * wildcard address they call it on loopback (which the certificate always names). */
         _cleanup_free_ char *ca_path = rp_asprintf("%s/ca.pem", tls_dir);
+        _cleanup_free_ char *self_url =
+                strcmp(cfg.listen_addr, "0.0.0.0") == 0 ? rp_asprintf("https://127.0.0.1:%u", port)
+                : strcmp(cfg.listen_addr, "::") == 0    ? rp_asprintf("https://[::1]:%u", port)
+                                                        : rp_strdup(url);
         rp_deployer *deployer = NULL;
-        k = ca_path ? rp_deployer_start(&svc, url, ca_path, &deployer) : -ENOMEM;
+        k = ca_path && self_url ? rp_deployer_start(&svc, self_url, ca_path, &deployer) : -ENOMEM;
         if (k < 0) {
                 log_error_errno(k, "cannot start the deployment executor");
                 rp_http_server_stop(http);
