@@ -437,6 +437,10 @@ static int expand_one(rp_tpl_plan *p, const json_t *decl, const parent_info *par
                 rc = -ENOMEM;
                 goto fail;
         }
+        /* copyIndex() of the instance: its own loop's, else the one around it (nested child) */
+        for (size_t i = sc->n_loops; copy_index < 0 && i-- > 0;)
+                if (sc->loops[i].dflt)
+                        copy_index = (int)sc->loops[i].index;
         r.pub.copy_index = copy_index;
         rc = make_id(p, sc, &r, err);
         if (rc < 0)

@@ -87,7 +87,7 @@ typedef struct rp_tpl_resource {
         char *path;        /**< JSON path of its declaration ("resources[0].resources[1]") */
         size_t *deps;      /**< indices (into the plan) of resources this one waits for */
         size_t n_deps;     /**< number of entries in @ref deps */
-        int copy_index;    /**< copyIndex() of this instance, -1 outside a copy loop */
+        int copy_index;    /**< copyIndex() here (a nested child: its parent's), -1 outside loops */
 } rp_tpl_resource;
 
 /**

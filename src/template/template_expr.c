@@ -74,6 +74,46 @@ int rp_tpl__charge(rp_tpl__ev *ev, size_t pos, long nodes)
         return 0;
 }
 
+/* Length of the valid UTF-8 sequence at @p p, or 0 if it is not one (overlong forms, surrogates
+ * and code points past U+10FFFF are invalid). */
+static size_t utf8_valid_len(const unsigned char *p)
+{
+        size_t n;
+
+        if (p[0] < 0x80)
+                return 1;
+        if (p[0] >= 0xc2 && p[0] < 0xe0)
+                n = 2;
+        else if (p[0] >= 0xe0 && p[0] < 0xf0)
+                n = 3;
+        else if (p[0] >= 0xf0 && p[0] < 0xf5)
+                n = 4;
+        else
+                return 0;
+        for (size_t i = 1; i < n; i++)
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+        if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
+            (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+                return 0;
+        return n;
+}
+
+/* Make @p s valid UTF-8 in place: a message may quote user text cut at any byte (by "%.200s" or
+ * by the buffer's size), and it must still go into a JSON error body. Bad bytes become '?'. */
+static void utf8_sanitize(char *s)
+{
+        unsigned char *p = (unsigned char *)s;
+
+        while (*p) {
+                size_t n = utf8_valid_len(p);
+                if (n == 0)
+                        *p++ = '?';
+                else
+                        p += n;
+        }
+}
+
 int rp_tpl__error(rp_tpl_error *err, const char *code, const char *target, const char *fmt, ...)
 {
         va_list ap;
@@ -85,6 +125,8 @@ int rp_tpl__error(rp_tpl_error *err, const char *code, const char *target, const
         va_start(ap, fmt);
         vsnprintf(err->message, sizeof(err->message), fmt, ap);
         va_end(ap);
+        utf8_sanitize(err->target);
+        utf8_sanitize(err->message);
         return -EINVAL;
 }
 
@@ -624,6 +666,7 @@ static int eval_call(rp_tpl__ev *ev, const rp_tpl__node *n, json_t **ret)
                 if (r < 0)
                         goto out;
         }
+        ev->variant = f->variant;
         r = f->fn(ev, n, args, n->n_args, ret);
 out:
         for (size_t i = 0; i < done; i++)

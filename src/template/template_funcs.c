@@ -62,6 +62,16 @@ int rp_tpl__check_size(rp_tpl__ev *ev, const rp_tpl__node *call, const json_t *v
         return 0;
 }
 
+int rp_tpl__ret_sized(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **out, json_t **ret)
+{
+        int r = rp_tpl__check_size(ev, call, *out);
+
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(*out);
+        return 0;
+}
+
 int rp_tpl__string(rp_tpl__ev *ev, const rp_tpl__node *call, const char *s, size_t n, json_t **ret)
 {
         json_t *v;
@@ -109,17 +119,17 @@ bool rp_tpl__equal(const json_t *a, const json_t *b)
         return json_equal((json_t *)a, (json_t *)b);
 }
 
-static int type_fail(rp_tpl__ev *ev, const rp_tpl__node *call, size_t i, const char *want,
-                     const json_t *got)
+int rp_tpl__type_fail(rp_tpl__ev *ev, const rp_tpl__node *call, size_t i, const char *want,
+                      const json_t *got)
 {
         return rp_tpl__fn_fail(ev, call, "argument %zu must be of type '%s', found '%s'.", i + 1,
                                want, rp_tpl__type_name(got));
 }
 
-static int arg_int(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t i, int64_t *ret)
+int rp_tpl__arg_int(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t i, int64_t *ret)
 {
         if (!json_is_integer(args[i]))
-                return type_fail(ev, call, i, "Integer", args[i]);
+                return rp_tpl__type_fail(ev, call, i, "Integer", args[i]);
         *ret = json_integer_value(args[i]);
         return 0;
 }
@@ -127,12 +137,22 @@ static int arg_int(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size
 static int arg_bool(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t i, bool *ret)
 {
         if (!json_is_boolean(args[i]))
-                return type_fail(ev, call, i, "Boolean", args[i]);
+                return rp_tpl__type_fail(ev, call, i, "Boolean", args[i]);
         *ret = json_is_true(args[i]);
         return 0;
 }
 
-static int ret_new(json_t *v, json_t **ret)
+int rp_tpl__arg_str(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t i,
+                    const char **ret, size_t *ret_len)
+{
+        if (!json_is_string(args[i]))
+                return rp_tpl__type_fail(ev, call, i, "String", args[i]);
+        *ret = json_string_value(args[i]);
+        *ret_len = json_string_length(args[i]);
+        return 0;
+}
+
+int rp_tpl__ret(json_t *v, json_t **ret)
 {
         if (!v)
                 return -ENOMEM;
@@ -151,14 +171,15 @@ static int fn_if(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **ret)
         if (r < 0)
                 return r;
         if (!json_is_boolean(c))
-                return type_fail(ev, call, 0, "Boolean", c);
+                return rp_tpl__type_fail(ev, call, 0, "Boolean", c);
         return rp_tpl__eval_node(ev, call->args[json_is_true(c) ? 1 : 2], ret);
 }
 
+/* and() (variant 1) and or() (variant 0). */
 static int fn_and_or(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
-                     json_t **ret, bool is_and)
+                     json_t **ret)
 {
-        bool acc = is_and;
+        bool is_and = ev->variant, acc = is_and;
 
         for (size_t i = 0; i < n; i++) {
                 bool b = false;
@@ -167,17 +188,7 @@ static int fn_and_or(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, si
                         return r;
                 acc = is_and ? acc && b : acc || b;
         }
-        return ret_new(json_boolean(acc), ret);
-}
-
-static int fn_and(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
-{
-        return fn_and_or(ev, call, args, n, ret, true);
-}
-
-static int fn_or(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
-{
-        return fn_and_or(ev, call, args, n, ret, false);
+        return rp_tpl__ret(json_boolean(acc), ret);
 }
 
 static int fn_not(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
@@ -187,64 +198,64 @@ static int fn_not(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_
 
         if (r < 0)
                 return r;
-        return ret_new(json_boolean(!b), ret);
+        return rp_tpl__ret(json_boolean(!b), ret);
 }
 
-static int fn_true(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
+/* true() (variant 1), false() (variant 0). */
+static int fn_bool_const(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
+                         json_t **ret)
 {
-        return ret_new(json_true(), ret);
-}
-
-static int fn_false(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
-{
-        return ret_new(json_false(), ret);
+        return rp_tpl__ret(json_boolean(ev->variant), ret);
 }
 
 static int fn_null(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
 {
-        return ret_new(json_null(), ret);
+        return rp_tpl__ret(json_null(), ret);
 }
 
 static int fn_equals(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
                      json_t **ret)
 {
-        return ret_new(json_boolean(rp_tpl__equal(args[0], args[1])), ret);
+        return rp_tpl__ret(json_boolean(rp_tpl__equal(args[0], args[1])), ret);
 }
 
-/* Compare two integers or two strings (ordinal). @return 0 with *cmp set, or -EINVAL. */
-static int compare(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, int *cmp)
+enum compare {
+        CMP_GREATER,
+        CMP_GREATER_OR_EQUALS,
+        CMP_LESS,
+        CMP_LESS_OR_EQUALS,
+};
+
+/* greater(), greaterOrEquals(), less(), lessOrEquals(): two Integers or two Strings (ordinal). */
+static int fn_compare(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
+                      json_t **ret)
 {
+        int c;
+
         if (json_is_integer(args[0]) && json_is_integer(args[1])) {
                 json_int_t a = json_integer_value(args[0]), b = json_integer_value(args[1]);
-                *cmp = (a > b) - (a < b);
-                return 0;
-        }
-        if (json_is_string(args[0]) && json_is_string(args[1])) {
+                c = (a > b) - (a < b);
+        } else if (json_is_string(args[0]) && json_is_string(args[1])) {
                 size_t la = json_string_length(args[0]), lb = json_string_length(args[1]);
-                int c = memcmp(json_string_value(args[0]), json_string_value(args[1]),
-                               RP_MIN(la, lb));
-                *cmp = c ? (c > 0) - (c < 0) : (la > lb) - (la < lb);
-                return 0;
+                c = memcmp(json_string_value(args[0]), json_string_value(args[1]), RP_MIN(la, lb));
+                c = c ? (c > 0) - (c < 0) : (la > lb) - (la < lb);
+        } else {
+                return rp_tpl__fn_fail(ev, call,
+                                       "the arguments must be two Integers or two Strings, found "
+                                       "'%s' and '%s'.",
+                                       rp_tpl__type_name(args[0]), rp_tpl__type_name(args[1]));
         }
-        return rp_tpl__fn_fail(ev, call,
-                               "the arguments must be two Integers or two Strings, found '%s' and "
-                               "'%s'.",
-                               rp_tpl__type_name(args[0]), rp_tpl__type_name(args[1]));
+        switch (ev->variant) {
+        case CMP_GREATER:
+                return rp_tpl__ret(json_boolean(c > 0), ret);
+        case CMP_GREATER_OR_EQUALS:
+                return rp_tpl__ret(json_boolean(c >= 0), ret);
+        case CMP_LESS:
+                return rp_tpl__ret(json_boolean(c < 0), ret);
+        default:
+                return rp_tpl__ret(json_boolean(c <= 0), ret);
+        }
 }
-
-#define DEFINE_COMPARE(fname, test)                                                                \
-        static int fname(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,        \
-                         json_t **ret)                                                             \
-        {                                                                                          \
-                int c = 0, r = compare(ev, call, args, &c);                                        \
-                if (r < 0)                                                                         \
-                        return r;                                                                  \
-                return ret_new(json_boolean(test), ret);                                           \
-        }
-DEFINE_COMPARE(fn_greater, c > 0)
-DEFINE_COMPARE(fn_greater_or_equals, c >= 0)
-DEFINE_COMPARE(fn_less, c < 0)
-DEFINE_COMPARE(fn_less_or_equals, c <= 0)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Numeric                                                                                     */
@@ -257,17 +268,18 @@ enum arith {
         MOD
 };
 
-static int arith(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, json_t **ret,
-                 enum arith op)
+/* add(), sub(), mul(), div(), mod() (the variant is the operation), with overflow checks. */
+static int fn_arith(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
 {
+        enum arith op = ev->variant;
         int64_t a, b, v = 0;
         bool overflow = false;
         int r;
 
-        r = arg_int(ev, call, args, 0, &a);
+        r = rp_tpl__arg_int(ev, call, args, 0, &a);
         if (r < 0)
                 return r;
-        r = arg_int(ev, call, args, 1, &b);
+        r = rp_tpl__arg_int(ev, call, args, 1, &b);
         if (r < 0)
                 return r;
         switch (op) {
@@ -291,38 +303,14 @@ static int arith(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, json_t
         }
         if (overflow)
                 return rp_tpl__fn_fail(ev, call, "the result does not fit a 64-bit integer.");
-        return ret_new(json_integer(v), ret);
+        return rp_tpl__ret(json_integer(v), ret);
 }
 
-static int fn_add(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
+/* min() (variant 0) and max() (variant 1) of integers, given as arguments or as one array. */
+static int fn_min_max(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
+                      json_t **ret)
 {
-        return arith(ev, call, args, ret, ADD);
-}
-
-static int fn_sub(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
-{
-        return arith(ev, call, args, ret, SUB);
-}
-
-static int fn_mul(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
-{
-        return arith(ev, call, args, ret, MUL);
-}
-
-static int fn_div(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
-{
-        return arith(ev, call, args, ret, DIV);
-}
-
-static int fn_mod(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
-{
-        return arith(ev, call, args, ret, MOD);
-}
-
-/* min()/max() of integers, given as arguments or as one array. */
-static int min_max(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret,
-                   bool want_max)
-{
+        bool want_max = ev->variant;
         const json_t *list = n == 1 && json_is_array(args[0]) ? args[0] : NULL;
         size_t count = list ? json_array_size(list) : n;
         int64_t best = 0;
@@ -339,17 +327,7 @@ static int min_max(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size
                 if (i == 0 || (want_max ? x > best : x < best))
                         best = x;
         }
-        return ret_new(json_integer(best), ret);
-}
-
-static int fn_min(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
-{
-        return min_max(ev, call, args, n, ret, false);
-}
-
-static int fn_max(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
-{
-        return min_max(ev, call, args, n, ret, true);
+        return rp_tpl__ret(json_integer(best), ret);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -361,20 +339,20 @@ static int fn_int(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_
         int64_t i;
 
         if (json_is_integer(v))
-                return ret_new(json_incref(args[0]), ret);
+                return rp_tpl__ret(json_incref(args[0]), ret);
         if (json_is_string(v)) {
                 const char *s = json_string_value(v);
                 if (strlen(s) == json_string_length(v) && rp_parse_i64(s + (*s == '+'), &i) >= 0)
-                        return ret_new(json_integer(i), ret);
+                        return rp_tpl__ret(json_integer(i), ret);
                 return rp_tpl__fn_fail(ev, call, "the string '%.100s' is not an integer.",
                                        json_string_value(v));
         }
         if (json_is_real(v)) {
                 double d = json_real_value(v);
                 if (d >= -9.2e18 && d <= 9.2e18)
-                        return ret_new(json_integer((json_int_t)d), ret);
+                        return rp_tpl__ret(json_integer((json_int_t)d), ret);
         }
-        return type_fail(ev, call, 0, "Integer or String", v);
+        return rp_tpl__type_fail(ev, call, 0, "Integer or String", v);
 }
 
 static int fn_bool(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
@@ -382,19 +360,19 @@ static int fn_bool(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size
         const json_t *v = args[0];
 
         if (json_is_boolean(v))
-                return ret_new(json_incref(args[0]), ret);
+                return rp_tpl__ret(json_incref(args[0]), ret);
         if (json_is_integer(v))
-                return ret_new(json_boolean(json_integer_value(v) != 0), ret);
+                return rp_tpl__ret(json_boolean(json_integer_value(v) != 0), ret);
         if (json_is_string(v)) {
                 const char *s = json_string_value(v);
                 if (strcasecmp(s, "true") == 0)
-                        return ret_new(json_true(), ret);
+                        return rp_tpl__ret(json_true(), ret);
                 if (strcasecmp(s, "false") == 0)
-                        return ret_new(json_false(), ret);
+                        return rp_tpl__ret(json_false(), ret);
                 return rp_tpl__fn_fail(ev, call, "the string '%.100s' is not 'true' or 'false'.",
                                        s);
         }
-        return type_fail(ev, call, 0, "Boolean, Integer or String", v);
+        return rp_tpl__type_fail(ev, call, 0, "Boolean, Integer or String", v);
 }
 
 static int fn_string(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
@@ -403,7 +381,7 @@ static int fn_string(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, si
         _cleanup_free_ char *s = NULL;
 
         if (json_is_string(args[0]))
-                return ret_new(json_incref(args[0]), ret);
+                return rp_tpl__ret(json_incref(args[0]), ret);
         s = rp_tpl__to_text(args[0]);
         if (!s)
                 return -ENOMEM;
@@ -417,7 +395,7 @@ static int fn_json(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size
         int r;
 
         if (!json_is_string(args[0]))
-                return type_fail(ev, call, 0, "String", args[0]);
+                return rp_tpl__type_fail(ev, call, 0, "String", args[0]);
         v = json_loadb(json_string_value(args[0]), json_string_length(args[0]),
                        JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
         if (!v)
@@ -455,11 +433,7 @@ static int fn_concat(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, si
                         if (r < 0)
                                 return r;
                 }
-                r = rp_tpl__check_size(ev, call, out);
-                if (r < 0)
-                        return r;
-                *ret = TAKE_PTR(out);
-                return 0;
+                return rp_tpl__ret_sized(ev, call, &out, ret);
         }
 
         rp_buf b;
@@ -497,25 +471,19 @@ static int fn_create_array(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **ar
                            json_t **ret)
 {
         _cleanup_json_ json_t *out = json_array();
-        int r;
 
         if (!out)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 if (json_array_append(out, args[i]) < 0)
                         return -ENOMEM;
-        r = rp_tpl__check_size(ev, call, out);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(out);
-        return 0;
+        return rp_tpl__ret_sized(ev, call, &out, ret);
 }
 
 static int fn_create_object(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
                             json_t **ret)
 {
         _cleanup_json_ json_t *out = json_object();
-        int r;
 
         if (!out)
                 return -ENOMEM;
@@ -523,21 +491,17 @@ static int fn_create_object(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **a
                 return rp_tpl__fn_fail(ev, call, "the arguments must be key and value pairs.");
         for (size_t i = 0; i < n; i += 2) {
                 if (!json_is_string(args[i]))
-                        return type_fail(ev, call, i, "String", args[i]);
+                        return rp_tpl__type_fail(ev, call, i, "String", args[i]);
                 if (json_object_set(out, json_string_value(args[i]), args[i + 1]) < 0)
                         return -ENOMEM;
         }
-        r = rp_tpl__check_size(ev, call, out);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(out);
-        return 0;
+        return rp_tpl__ret_sized(ev, call, &out, ret);
 }
 
 static int fn_array(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
 {
         if (json_is_array(args[0]))
-                return ret_new(json_incref(args[0]), ret);
+                return rp_tpl__ret(json_incref(args[0]), ret);
         return fn_create_array(ev, call, args, 1, ret);
 }
 
@@ -604,11 +568,7 @@ static int fn_union(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, siz
                                 return -ENOMEM;
                 }
         }
-        r = rp_tpl__check_size(ev, call, out);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(out);
-        return 0;
+        return rp_tpl__ret_sized(ev, call, &out, ret);
 }
 
 static int fn_length(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
@@ -617,14 +577,14 @@ static int fn_length(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, si
         const json_t *v = args[0];
 
         if (json_is_string(v))
-                return ret_new(json_integer((json_int_t)rp_tpl__utf8_len(json_string_value(v),
-                                                                         json_string_length(v))),
-                               ret);
+                return rp_tpl__ret(json_integer((json_int_t)rp_tpl__utf8_len(
+                                           json_string_value(v), json_string_length(v))),
+                                   ret);
         if (json_is_array(v))
-                return ret_new(json_integer((json_int_t)json_array_size(v)), ret);
+                return rp_tpl__ret(json_integer((json_int_t)json_array_size(v)), ret);
         if (json_is_object(v))
-                return ret_new(json_integer((json_int_t)json_object_size(v)), ret);
-        return type_fail(ev, call, 0, "String, Array or Object", v);
+                return rp_tpl__ret(json_integer((json_int_t)json_object_size(v)), ret);
+        return rp_tpl__type_fail(ev, call, 0, "String, Array or Object", v);
 }
 
 static int fn_contains(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
@@ -635,33 +595,33 @@ static int fn_contains(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, 
         if (json_is_string(c)) {
                 _cleanup_free_ char *s = NULL;
                 if (json_is_object(item) || json_is_array(item))
-                        return type_fail(ev, call, 1, "String", item);
+                        return rp_tpl__type_fail(ev, call, 1, "String", item);
                 s = rp_tpl__to_text(item);
                 if (!s)
                         return -ENOMEM;
-                return ret_new(json_boolean(memmem(json_string_value(c), json_string_length(c), s,
-                                                   strlen(s)) != NULL),
-                               ret);
+                return rp_tpl__ret(json_boolean(memmem(json_string_value(c), json_string_length(c),
+                                                       s, strlen(s)) != NULL),
+                                   ret);
         }
         if (json_is_array(c)) {
                 size_t i;
                 json_t *e;
                 json_array_foreach(c, i, e)
                         if (rp_tpl__equal(e, item))
-                                return ret_new(json_true(), ret);
-                return ret_new(json_false(), ret);
+                                return rp_tpl__ret(json_true(), ret);
+                return rp_tpl__ret(json_false(), ret);
         }
         if (json_is_object(c)) {
                 const char *k;
                 json_t *e;
                 if (!json_is_string(item))
-                        return type_fail(ev, call, 1, "String", item);
+                        return rp_tpl__type_fail(ev, call, 1, "String", item);
                 json_object_foreach((json_t *)c, k, e)
                         if (strcasecmp(k, json_string_value(item)) == 0)
-                                return ret_new(json_true(), ret);
-                return ret_new(json_false(), ret);
+                                return rp_tpl__ret(json_true(), ret);
+                return rp_tpl__ret(json_false(), ret);
         }
-        return type_fail(ev, call, 0, "String, Array or Object", c);
+        return rp_tpl__type_fail(ev, call, 0, "String, Array or Object", c);
 }
 
 static int fn_empty(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
@@ -669,56 +629,50 @@ static int fn_empty(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, siz
         const json_t *v = args[0];
 
         if (json_is_null(v))
-                return ret_new(json_true(), ret);
+                return rp_tpl__ret(json_true(), ret);
         if (json_is_string(v))
-                return ret_new(json_boolean(json_string_length(v) == 0), ret);
+                return rp_tpl__ret(json_boolean(json_string_length(v) == 0), ret);
         if (json_is_array(v))
-                return ret_new(json_boolean(json_array_size(v) == 0), ret);
+                return rp_tpl__ret(json_boolean(json_array_size(v) == 0), ret);
         if (json_is_object(v))
-                return ret_new(json_boolean(json_object_size(v) == 0), ret);
-        return type_fail(ev, call, 0, "String, Array, Object or Null", v);
+                return rp_tpl__ret(json_boolean(json_object_size(v) == 0), ret);
+        return rp_tpl__type_fail(ev, call, 0, "String, Array, Object or Null", v);
 }
 
-static int first_last(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, json_t **ret,
-                      bool last)
+/* first() (variant 0) and last() (variant 1) of an array or a string. */
+static int fn_first_last(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
+                         json_t **ret)
 {
+        bool last = ev->variant;
         const json_t *v = args[0];
 
         if (json_is_array(v)) {
                 size_t len = json_array_size(v);
                 if (len == 0)
-                        return ret_new(json_null(), ret);
-                return ret_new(json_incref(json_array_get(v, last ? len - 1 : 0)), ret);
+                        return rp_tpl__ret(json_null(), ret);
+                return rp_tpl__ret(json_incref(json_array_get(v, last ? len - 1 : 0)), ret);
         }
         if (json_is_string(v)) {
                 const char *s = json_string_value(v);
                 size_t len = json_string_length(v);
                 size_t cps = rp_tpl__utf8_len(s, len);
                 if (cps == 0)
-                        return ret_new(json_string(""), ret);
+                        return rp_tpl__ret(json_string(""), ret);
                 size_t from = rp_tpl__utf8_offset(s, len, last ? cps - 1 : 0);
                 size_t to = rp_tpl__utf8_offset(s, len, last ? cps : 1);
                 return rp_tpl__string(ev, call, s + from, to - from, ret);
         }
-        return type_fail(ev, call, 0, "String or Array", v);
+        return rp_tpl__type_fail(ev, call, 0, "String or Array", v);
 }
 
-static int fn_first(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
+/* skip() (variant 0) and take() (variant 1) on an array or a string; the count is clamped to
+ * [0, length]. */
+static int fn_skip_take(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
+                        json_t **ret)
 {
-        return first_last(ev, call, args, ret, false);
-}
-
-static int fn_last(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
-{
-        return first_last(ev, call, args, ret, true);
-}
-
-/* skip()/take() on an array or a string; the count is clamped to [0, length]. */
-static int skip_take(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, json_t **ret,
-                     bool take)
-{
+        bool take = ev->variant;
         int64_t k;
-        int r = arg_int(ev, call, args, 1, &k);
+        int r = rp_tpl__arg_int(ev, call, args, 1, &k);
 
         if (r < 0)
                 return r;
@@ -744,17 +698,7 @@ static int skip_take(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, js
                 return take ? rp_tpl__string(ev, call, s, off, ret)
                             : rp_tpl__string(ev, call, s + off, len - off, ret);
         }
-        return type_fail(ev, call, 0, "String or Array", args[0]);
-}
-
-static int fn_skip(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
-{
-        return skip_take(ev, call, args, ret, false);
-}
-
-static int fn_take(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
-{
-        return skip_take(ev, call, args, ret, true);
+        return rp_tpl__type_fail(ev, call, 0, "String or Array", args[0]);
 }
 
 static int fn_coalesce(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
@@ -762,8 +706,8 @@ static int fn_coalesce(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, 
 {
         for (size_t i = 0; i < n; i++)
                 if (!json_is_null(args[i]))
-                        return ret_new(json_incref(args[i]), ret);
-        return ret_new(json_null(), ret);
+                        return rp_tpl__ret(json_incref(args[i]), ret);
+        return rp_tpl__ret(json_null(), ret);
 }
 
 static int fn_range(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
@@ -772,10 +716,10 @@ static int fn_range(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, siz
         _cleanup_json_ json_t *out = NULL;
         int r;
 
-        r = arg_int(ev, call, args, 0, &start);
+        r = rp_tpl__arg_int(ev, call, args, 0, &start);
         if (r < 0)
                 return r;
-        r = arg_int(ev, call, args, 1, &count);
+        r = rp_tpl__arg_int(ev, call, args, 1, &count);
         if (r < 0)
                 return r;
         /* ARM's limits: count <= 10000, start + count <= 2147483647. */
@@ -799,43 +743,43 @@ static int fn_range(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, siz
 #define ANY UINT_MAX
 
 static const rp_tpl__func funcs[] = {
-        { "if", 3, 3, NULL, fn_if },
-        { "and", 2, ANY, fn_and, NULL },
-        { "or", 2, ANY, fn_or, NULL },
-        { "not", 1, 1, fn_not, NULL },
-        { "true", 0, 0, fn_true, NULL },
-        { "false", 0, 0, fn_false, NULL },
-        { "null", 0, 0, fn_null, NULL },
-        { "equals", 2, 2, fn_equals, NULL },
-        { "greater", 2, 2, fn_greater, NULL },
-        { "greaterOrEquals", 2, 2, fn_greater_or_equals, NULL },
-        { "less", 2, 2, fn_less, NULL },
-        { "lessOrEquals", 2, 2, fn_less_or_equals, NULL },
-        { "add", 2, 2, fn_add, NULL },
-        { "sub", 2, 2, fn_sub, NULL },
-        { "mul", 2, 2, fn_mul, NULL },
-        { "div", 2, 2, fn_div, NULL },
-        { "mod", 2, 2, fn_mod, NULL },
-        { "min", 1, ANY, fn_min, NULL },
-        { "max", 1, ANY, fn_max, NULL },
-        { "int", 1, 1, fn_int, NULL },
-        { "bool", 1, 1, fn_bool, NULL },
-        { "string", 1, 1, fn_string, NULL },
-        { "json", 1, 1, fn_json, NULL },
-        { "concat", 1, ANY, fn_concat, NULL },
-        { "createArray", 0, ANY, fn_create_array, NULL },
-        { "createObject", 0, ANY, fn_create_object, NULL },
-        { "array", 1, 1, fn_array, NULL },
-        { "union", 1, ANY, fn_union, NULL },
-        { "length", 1, 1, fn_length, NULL },
-        { "contains", 2, 2, fn_contains, NULL },
-        { "empty", 1, 1, fn_empty, NULL },
-        { "first", 1, 1, fn_first, NULL },
-        { "last", 1, 1, fn_last, NULL },
-        { "skip", 2, 2, fn_skip, NULL },
-        { "take", 2, 2, fn_take, NULL },
-        { "coalesce", 1, ANY, fn_coalesce, NULL },
-        { "range", 2, 2, fn_range, NULL },
+        { "if", 3, 3, NULL, fn_if, 0 },
+        { "and", 2, ANY, fn_and_or, NULL, 1 },
+        { "or", 2, ANY, fn_and_or, NULL, 0 },
+        { "not", 1, 1, fn_not, NULL, 0 },
+        { "true", 0, 0, fn_bool_const, NULL, 1 },
+        { "false", 0, 0, fn_bool_const, NULL, 0 },
+        { "null", 0, 0, fn_null, NULL, 0 },
+        { "equals", 2, 2, fn_equals, NULL, 0 },
+        { "greater", 2, 2, fn_compare, NULL, CMP_GREATER },
+        { "greaterOrEquals", 2, 2, fn_compare, NULL, CMP_GREATER_OR_EQUALS },
+        { "less", 2, 2, fn_compare, NULL, CMP_LESS },
+        { "lessOrEquals", 2, 2, fn_compare, NULL, CMP_LESS_OR_EQUALS },
+        { "add", 2, 2, fn_arith, NULL, ADD },
+        { "sub", 2, 2, fn_arith, NULL, SUB },
+        { "mul", 2, 2, fn_arith, NULL, MUL },
+        { "div", 2, 2, fn_arith, NULL, DIV },
+        { "mod", 2, 2, fn_arith, NULL, MOD },
+        { "min", 1, ANY, fn_min_max, NULL, 0 },
+        { "max", 1, ANY, fn_min_max, NULL, 1 },
+        { "int", 1, 1, fn_int, NULL, 0 },
+        { "bool", 1, 1, fn_bool, NULL, 0 },
+        { "string", 1, 1, fn_string, NULL, 0 },
+        { "json", 1, 1, fn_json, NULL, 0 },
+        { "concat", 1, ANY, fn_concat, NULL, 0 },
+        { "createArray", 0, ANY, fn_create_array, NULL, 0 },
+        { "createObject", 0, ANY, fn_create_object, NULL, 0 },
+        { "array", 1, 1, fn_array, NULL, 0 },
+        { "union", 1, ANY, fn_union, NULL, 0 },
+        { "length", 1, 1, fn_length, NULL, 0 },
+        { "contains", 2, 2, fn_contains, NULL, 0 },
+        { "empty", 1, 1, fn_empty, NULL, 0 },
+        { "first", 1, 1, fn_first_last, NULL, 0 },
+        { "last", 1, 1, fn_first_last, NULL, 1 },
+        { "skip", 2, 2, fn_skip_take, NULL, 0 },
+        { "take", 2, 2, fn_skip_take, NULL, 1 },
+        { "coalesce", 1, ANY, fn_coalesce, NULL, 0 },
+        { "range", 2, 2, fn_range, NULL, 0 },
 };
 
 static const rp_tpl__func *find_in(const rp_tpl__func *t, size_t n, const char *name)

@@ -21,54 +21,25 @@
 #include "util/buf.h"
 #include "util/macro.h"
 
-static int type_fail(rp_tpl__ev *ev, const rp_tpl__node *call, size_t i, const char *want,
-                     const json_t *got)
-{
-        return rp_tpl__fn_fail(ev, call, "argument %zu must be of type '%s', found '%s'.", i + 1,
-                               want, rp_tpl__type_name(got));
-}
-
-static int ret_new(json_t *v, json_t **ret)
-{
-        if (!v)
-                return -ENOMEM;
-        *ret = v;
-        return 0;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* parameters(), variables(), copyIndex()                                                      */
 
-static int fn_parameters(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
-                         json_t **ret)
+/* parameters() (variant 1) and variables() (variant 0). */
+static int fn_named(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
 {
         json_t *v = NULL;
         int r;
 
-        if (!json_is_string(args[0]))
-                return type_fail(ev, call, 0, "String", args[0]);
-        r = rp_tpl__param_get(ev, call, json_string_value(args[0]), &v);
-        if (r < 0)
-                return r;
-        return ret_new(json_incref(v), ret);
-}
-
-static int fn_variables(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
-                        json_t **ret)
-{
-        json_t *v = NULL;
-        int r;
-
-        if (ev->sc->flags & RP_TPL__DENY_VARIABLES)
+        if (!ev->variant && (ev->sc->flags & RP_TPL__DENY_VARIABLES))
                 return rp_tpl__fail(ev, call->pos,
                                     "The template function 'variables' is not expected at this "
                                     "location: a parameter's default value can't use variables.");
         if (!json_is_string(args[0]))
-                return type_fail(ev, call, 0, "String", args[0]);
-        r = rp_tpl__var_get(ev, call, json_string_value(args[0]), &v);
+                return rp_tpl__type_fail(ev, call, 0, "String", args[0]);
+        r = rp_tpl__named_get(ev, call, json_string_value(args[0]), ev->variant, &v);
         if (r < 0)
                 return r;
-        return ret_new(json_incref(v), ret);
+        return rp_tpl__ret(json_incref(v), ret);
 }
 
 static int fn_copy_index(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
@@ -82,15 +53,15 @@ static int fn_copy_index(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args
         if (n >= 1 && json_is_string(args[0]))
                 name = json_string_value(args[0]);
         else if (n == 2)
-                return type_fail(ev, call, 0, "String", args[0]);
+                return rp_tpl__type_fail(ev, call, 0, "String", args[0]);
         if (n >= 1 && !name) {
                 if (!json_is_integer(args[0]))
-                        return type_fail(ev, call, 0, "String or Integer", args[0]);
+                        return rp_tpl__type_fail(ev, call, 0, "String or Integer", args[0]);
                 offset = json_integer_value(args[0]);
         }
         if (n == 2) {
                 if (!json_is_integer(args[1]))
-                        return type_fail(ev, call, 1, "Integer", args[1]);
+                        return rp_tpl__type_fail(ev, call, 1, "Integer", args[1]);
                 offset = json_integer_value(args[1]);
         }
         for (i = sc->n_loops; i-- > 0;) {
@@ -110,7 +81,7 @@ static int fn_copy_index(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args
         }
         if (__builtin_add_overflow(sc->loops[i].index, offset, &v))
                 return rp_tpl__fn_fail(ev, call, "the offset is out of range.");
-        return ret_new(json_integer(v), ret);
+        return rp_tpl__ret(json_integer(v), ret);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -148,14 +119,16 @@ static int split_segs(const char *s, id_seg *segs, size_t *n)
 }
 
 /*
- * Build an id from args: [scope args...] type name... where the type is the first argument
- * containing '/'. @p scope says how many scope arguments may come before the type (resourceId:
+ * resourceId(), subscriptionResourceId(), tenantResourceId() (the variant is the scope): an id
+ * from args [scope args...] type name... where the type is the first argument containing '/'.
+ * The scope says how many scope arguments may come before the type (resourceId:
  * subscriptionId and resourceGroupName; subscriptionResourceId: subscriptionId; none for
  * tenantResourceId).
  */
-static int build_id(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
-                    enum id_scope scope, json_t **ret)
+static int fn_resource_id(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
+                          json_t **ret)
 {
+        enum id_scope scope = ev->variant;
         const rp_tpl_ctx *ctx = rp_tpl__ctx(ev->sc->plan);
         const char *sub = rp_strempty(ctx->subscription_id), *rg = rp_strempty(ctx->resource_group);
         size_t t = SIZE_MAX, max_scope = scope == ID_RG ? 2 : scope == ID_SUB ? 1 : 0;
@@ -166,7 +139,7 @@ static int build_id(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, siz
 
         for (size_t i = 0; i < n; i++) {
                 if (!json_is_string(args[i]))
-                        return type_fail(ev, call, i, "String", args[i]);
+                        return rp_tpl__type_fail(ev, call, i, "String", args[i]);
                 if (t == SIZE_MAX && strchr(json_string_value(args[i]), '/'))
                         t = i;
         }
@@ -223,24 +196,6 @@ static int build_id(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, siz
         return r;
 }
 
-static int fn_resource_id(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
-                          json_t **ret)
-{
-        return build_id(ev, call, args, n, ID_RG, ret);
-}
-
-static int fn_subscription_resource_id(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args,
-                                       size_t n, json_t **ret)
-{
-        return build_id(ev, call, args, n, ID_SUB, ret);
-}
-
-static int fn_tenant_resource_id(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
-                                 json_t **ret)
-{
-        return build_id(ev, call, args, n, ID_TENANT, ret);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Deployment context                                                                          */
 
@@ -254,12 +209,12 @@ static int fn_resource_group(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **
 
         if (!id)
                 return -ENOMEM;
-        return ret_new(json_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "id", id, "name",
-                                 rp_strempty(ctx->resource_group), "type",
-                                 "Microsoft.Resources/resourceGroups", "location",
-                                 rp_strempty(ctx->rg_location), "properties", "provisioningState",
-                                 "Succeeded"),
-                       ret);
+        return rp_tpl__ret(json_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "id", id, "name",
+                                     rp_strempty(ctx->resource_group), "type",
+                                     "Microsoft.Resources/resourceGroups", "location",
+                                     rp_strempty(ctx->rg_location), "properties",
+                                     "provisioningState", "Succeeded"),
+                           ret);
 }
 
 static int fn_subscription(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
@@ -271,10 +226,10 @@ static int fn_subscription(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **ar
 
         if (!id)
                 return -ENOMEM;
-        return ret_new(json_pack("{s:s, s:s, s:s, s:s}", "id", id, "subscriptionId", sub,
-                                 "tenantId", rp_strempty(ctx->tenant_id), "displayName",
-                                 ctx->subscription_name ? ctx->subscription_name : sub),
-                       ret);
+        return rp_tpl__ret(json_pack("{s:s, s:s, s:s, s:s}", "id", id, "subscriptionId", sub,
+                                     "tenantId", rp_strempty(ctx->tenant_id), "displayName",
+                                     ctx->subscription_name ? ctx->subscription_name : sub),
+                           ret);
 }
 
 static int fn_deployment(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
@@ -292,10 +247,10 @@ static int fn_deployment(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args
                 if (v && json_object_set(t, keep[i], v) < 0)
                         return -ENOMEM;
         }
-        return ret_new(json_pack("{s:s, s:{s:O, s:s, s:s}}", "name",
-                                 rp_strempty(ctx->deployment_name), "properties", "template", t,
-                                 "mode", "Incremental", "provisioningState", "Accepted"),
-                       ret);
+        return rp_tpl__ret(json_pack("{s:s, s:{s:O, s:s, s:s}}", "name",
+                                     rp_strempty(ctx->deployment_name), "properties", "template", t,
+                                     "mode", "Incremental", "provisioningState", "Accepted"),
+                           ret);
 }
 
 static int fn_reference(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
@@ -314,7 +269,7 @@ static int fn_reference(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args,
                                     "outputs.");
         for (size_t i = 0; i < n; i++)
                 if (!json_is_string(args[i]))
-                        return type_fail(ev, call, i, "String", args[i]);
+                        return rp_tpl__type_fail(ev, call, i, "String", args[i]);
         target = json_string_value(args[0]);
         if (n >= 2)
                 api = json_string_value(args[1]);
@@ -349,24 +304,24 @@ static int fn_reference(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args,
                                     cb_err ? cb_err : "The referenced resource was not found.");
         }
         if (full)
-                return ret_new(json_incref(doc), ret);
+                return rp_tpl__ret(json_incref(doc), ret);
         json_t *props = json_object_get(doc, "properties");
-        return ret_new(props ? json_incref(props) : json_object(), ret);
+        return rp_tpl__ret(props ? json_incref(props) : json_object(), ret);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* The table                                                                                   */
 
 const rp_tpl__func rp_tpl__funcs_arm[] = {
-        { "parameters", 1, 1, fn_parameters, NULL },
-        { "variables", 1, 1, fn_variables, NULL },
-        { "copyIndex", 0, 2, fn_copy_index, NULL },
-        { "resourceId", 2, UINT_MAX, fn_resource_id, NULL },
-        { "subscriptionResourceId", 2, UINT_MAX, fn_subscription_resource_id, NULL },
-        { "tenantResourceId", 2, UINT_MAX, fn_tenant_resource_id, NULL },
-        { "resourceGroup", 0, 0, fn_resource_group, NULL },
-        { "subscription", 0, 0, fn_subscription, NULL },
-        { "deployment", 0, 0, fn_deployment, NULL },
-        { "reference", 1, 3, fn_reference, NULL },
+        { "parameters", 1, 1, fn_named, NULL, 1 },
+        { "variables", 1, 1, fn_named, NULL, 0 },
+        { "copyIndex", 0, 2, fn_copy_index, NULL, 0 },
+        { "resourceId", 2, UINT_MAX, fn_resource_id, NULL, ID_RG },
+        { "subscriptionResourceId", 2, UINT_MAX, fn_resource_id, NULL, ID_SUB },
+        { "tenantResourceId", 2, UINT_MAX, fn_resource_id, NULL, ID_TENANT },
+        { "resourceGroup", 0, 0, fn_resource_group, NULL, 0 },
+        { "subscription", 0, 0, fn_subscription, NULL, 0 },
+        { "deployment", 0, 0, fn_deployment, NULL, 0 },
+        { "reference", 1, 3, fn_reference, NULL, 0 },
 };
 const size_t rp_tpl__n_funcs_arm = ELEMENTSOF(rp_tpl__funcs_arm);

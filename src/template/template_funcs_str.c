@@ -73,31 +73,6 @@ size_t rp_tpl__utf8_offset(const char *s, size_t bytes, size_t cp)
 /* ------------------------------------------------------------------------------------------ */
 /* Helpers                                                                                     */
 
-static int type_fail(rp_tpl__ev *ev, const rp_tpl__node *call, size_t i, const char *want,
-                     const json_t *got)
-{
-        return rp_tpl__fn_fail(ev, call, "argument %zu must be of type '%s', found '%s'.", i + 1,
-                               want, rp_tpl__type_name(got));
-}
-
-static int arg_str(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t i,
-                   const char **ret, size_t *ret_len)
-{
-        if (!json_is_string(args[i]))
-                return type_fail(ev, call, i, "String", args[i]);
-        *ret = json_string_value(args[i]);
-        *ret_len = json_string_length(args[i]);
-        return 0;
-}
-
-static int arg_int(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t i, int64_t *ret)
-{
-        if (!json_is_integer(args[i]))
-                return type_fail(ev, call, i, "Integer", args[i]);
-        *ret = json_integer_value(args[i]);
-        return 0;
-}
-
 static const char *memcasemem(const char *h, size_t hn, const char *n, size_t nn, bool last)
 {
         if (nn > hn)
@@ -120,7 +95,7 @@ static int join_args(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, si
         for (size_t i = 0; i < n; i++) {
                 const char *s;
                 size_t len;
-                int r = arg_str(ev, call, args, i, &s, &len);
+                int r = rp_tpl__arg_str(ev, call, args, i, &s, &len);
                 if (r < 0)
                         return r;
                 if (i > 0)
@@ -138,20 +113,22 @@ static int join_args(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, si
 /* ------------------------------------------------------------------------------------------ */
 /* Case, substrings, search                                                                    */
 
-static int change_case(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, json_t **ret,
-                       bool upper)
+/* toLower() (variant 0) and toUpper() (variant 1), ASCII only. */
+static int fn_change_case(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
+                          json_t **ret)
 {
+        bool upper = ev->variant;
         const char *s;
-        size_t n;
+        size_t len;
         _cleanup_free_ char *out = NULL;
-        int r = arg_str(ev, call, args, 0, &s, &n);
+        int r = rp_tpl__arg_str(ev, call, args, 0, &s, &len);
 
         if (r < 0)
                 return r;
-        out = rp_malloc(n + 1);
+        out = rp_malloc(len + 1);
         if (!out)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < len; i++) {
                 char c = s[i];
                 if (upper && c >= 'a' && c <= 'z')
                         c = (char)(c - 'a' + 'A');
@@ -159,19 +136,7 @@ static int change_case(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, 
                         c = (char)(c - 'A' + 'a');
                 out[i] = c;
         }
-        return rp_tpl__string(ev, call, out, n, ret);
-}
-
-static int fn_to_lower(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
-                       json_t **ret)
-{
-        return change_case(ev, call, args, ret, false);
-}
-
-static int fn_to_upper(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
-                       json_t **ret)
-{
-        return change_case(ev, call, args, ret, true);
+        return rp_tpl__string(ev, call, out, len, ret);
 }
 
 static int fn_substring(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
@@ -180,11 +145,11 @@ static int fn_substring(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args,
         const char *s;
         size_t len, cps;
         int64_t start, count;
-        int r = arg_str(ev, call, args, 0, &s, &len);
+        int r = rp_tpl__arg_str(ev, call, args, 0, &s, &len);
 
         if (r < 0)
                 return r;
-        r = arg_int(ev, call, args, 1, &start);
+        r = rp_tpl__arg_int(ev, call, args, 1, &start);
         if (r < 0)
                 return r;
         cps = rp_tpl__utf8_len(s, len);
@@ -195,7 +160,7 @@ static int fn_substring(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args,
                                        start, cps);
         count = (int64_t)cps - start;
         if (n > 2) {
-                r = arg_int(ev, call, args, 2, &count);
+                r = rp_tpl__arg_int(ev, call, args, 2, &count);
                 if (r < 0)
                         return r;
                 if (count < 0 || (uint64_t)count > cps - (uint64_t)start)
@@ -218,11 +183,11 @@ static int fn_replace(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, s
         rp_buf b;
         int r;
 
-        r = arg_str(ev, call, args, 0, &s, &sn);
+        r = rp_tpl__arg_str(ev, call, args, 0, &s, &sn);
         if (r >= 0)
-                r = arg_str(ev, call, args, 1, &old, &on);
+                r = rp_tpl__arg_str(ev, call, args, 1, &old, &on);
         if (r >= 0)
-                r = arg_str(ev, call, args, 2, &new, &nn);
+                r = rp_tpl__arg_str(ev, call, args, 2, &new, &nn);
         if (r < 0)
                 return r;
         if (on == 0)
@@ -253,7 +218,7 @@ static int fn_split(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, siz
 
         if (!out)
                 return -ENOMEM;
-        r = arg_str(ev, call, args, 0, &s, &sn);
+        r = rp_tpl__arg_str(ev, call, args, 0, &s, &sn);
         if (r < 0)
                 return r;
         if (json_is_string(args[1]))
@@ -261,7 +226,7 @@ static int fn_split(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, siz
         else if (json_is_array(args[1]))
                 n_delims = json_array_size(args[1]);
         else
-                return type_fail(ev, call, 1, "String or Array", args[1]);
+                return rp_tpl__type_fail(ev, call, 1, "String or Array", args[1]);
         for (size_t d = 0; d < n_delims; d++) {
                 const json_t *dv = json_is_string(args[1]) ? args[1] : json_array_get(args[1], d);
                 if (!json_is_string(dv))
@@ -294,22 +259,20 @@ static int fn_split(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, siz
                         break;
                 i = piece = best + best_len;
         }
-        r = rp_tpl__check_size(ev, call, out);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(out);
-        return 0;
+        return rp_tpl__ret_sized(ev, call, &out, ret);
 }
 
-static int index_of(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, json_t **ret,
-                    bool last)
+/* indexOf() (variant 0) and lastIndexOf() (variant 1), ASCII case-insensitive. */
+static int fn_index_of(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
+                       json_t **ret)
 {
+        bool last = ev->variant;
         const char *s, *t, *hit;
         size_t sn, tn;
-        int r = arg_str(ev, call, args, 0, &s, &sn);
+        int r = rp_tpl__arg_str(ev, call, args, 0, &s, &sn);
 
         if (r >= 0)
-                r = arg_str(ev, call, args, 1, &t, &tn);
+                r = rp_tpl__arg_str(ev, call, args, 1, &t, &tn);
         if (r < 0)
                 return r;
         hit = memcasemem(s, sn, t, tn, last);
@@ -321,27 +284,17 @@ static int index_of(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, jso
         return *ret ? 0 : -ENOMEM;
 }
 
-static int fn_index_of(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
-                       json_t **ret)
+/* startsWith() (variant 0) and endsWith() (variant 1), ASCII case-insensitive. */
+static int fn_starts_ends(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
+                          json_t **ret)
 {
-        return index_of(ev, call, args, ret, false);
-}
-
-static int fn_last_index_of(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
-                            json_t **ret)
-{
-        return index_of(ev, call, args, ret, true);
-}
-
-static int starts_ends(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, json_t **ret,
-                       bool ends)
-{
+        bool ends = ev->variant;
         const char *s, *t;
         size_t sn, tn;
-        int r = arg_str(ev, call, args, 0, &s, &sn);
+        int r = rp_tpl__arg_str(ev, call, args, 0, &s, &sn);
 
         if (r >= 0)
-                r = arg_str(ev, call, args, 1, &t, &tn);
+                r = rp_tpl__arg_str(ev, call, args, 1, &t, &tn);
         if (r < 0)
                 return r;
         bool ok = tn <= sn && strncasecmp(ends ? s + sn - tn : s, t, tn) == 0;
@@ -349,23 +302,11 @@ static int starts_ends(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, 
         return *ret ? 0 : -ENOMEM;
 }
 
-static int fn_starts_with(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
-                          json_t **ret)
-{
-        return starts_ends(ev, call, args, ret, false);
-}
-
-static int fn_ends_with(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
-                        json_t **ret)
-{
-        return starts_ends(ev, call, args, ret, true);
-}
-
 static int fn_trim(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n, json_t **ret)
 {
         const char *s;
         size_t sn, a = 0;
-        int r = arg_str(ev, call, args, 0, &s, &sn);
+        int r = rp_tpl__arg_str(ev, call, args, 0, &s, &sn);
 
         if (r < 0)
                 return r;
@@ -387,12 +328,12 @@ static int fn_pad_left(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, 
         int r;
 
         if (json_is_object(args[0]) || json_is_array(args[0]) || json_is_null(args[0]))
-                return type_fail(ev, call, 0, "String or Integer", args[0]);
-        r = arg_int(ev, call, args, 1, &total);
+                return rp_tpl__type_fail(ev, call, 0, "String or Integer", args[0]);
+        r = rp_tpl__arg_int(ev, call, args, 1, &total);
         if (r < 0)
                 return r;
         if (n > 2) {
-                r = arg_str(ev, call, args, 2, &pad, &pn);
+                r = rp_tpl__arg_str(ev, call, args, 2, &pad, &pn);
                 if (r < 0)
                         return r;
                 if (rp_tpl__utf8_len(pad, pn) != 1)
@@ -498,7 +439,7 @@ static int fn_format(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, si
         const char *f;
         size_t fn;
         rp_buf b;
-        int r = arg_str(ev, call, args, 0, &f, &fn);
+        int r = rp_tpl__arg_str(ev, call, args, 0, &f, &fn);
 
         if (r < 0)
                 return r;
@@ -886,7 +827,7 @@ static int fn_utc_now(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, s
                                     "location. It can only be used in the default value of a "
                                     "parameter.");
         if (n > 0) {
-                r = arg_str(ev, call, args, 0, &f, &fl);
+                r = rp_tpl__arg_str(ev, call, args, 0, &f, &fl);
                 if (r < 0)
                         return r;
                 if (fl > 256 || strlen(f) != fl)
@@ -910,20 +851,20 @@ static int fn_utc_now(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, s
 /* The table                                                                                   */
 
 const rp_tpl__func rp_tpl__funcs_str[] = {
-        { "toLower", 1, 1, fn_to_lower, NULL },
-        { "toUpper", 1, 1, fn_to_upper, NULL },
-        { "substring", 2, 3, fn_substring, NULL },
-        { "replace", 3, 3, fn_replace, NULL },
-        { "split", 2, 2, fn_split, NULL },
-        { "indexOf", 2, 2, fn_index_of, NULL },
-        { "lastIndexOf", 2, 2, fn_last_index_of, NULL },
-        { "startsWith", 2, 2, fn_starts_with, NULL },
-        { "endsWith", 2, 2, fn_ends_with, NULL },
-        { "trim", 1, 1, fn_trim, NULL },
-        { "padLeft", 2, 3, fn_pad_left, NULL },
-        { "format", 1, UINT_MAX, fn_format, NULL },
-        { "uniqueString", 1, UINT_MAX, fn_unique_string, NULL },
-        { "guid", 1, UINT_MAX, fn_guid, NULL },
-        { "utcNow", 0, 1, fn_utc_now, NULL },
+        { "toLower", 1, 1, fn_change_case, NULL, 0 },
+        { "toUpper", 1, 1, fn_change_case, NULL, 1 },
+        { "substring", 2, 3, fn_substring, NULL, 0 },
+        { "replace", 3, 3, fn_replace, NULL, 0 },
+        { "split", 2, 2, fn_split, NULL, 0 },
+        { "indexOf", 2, 2, fn_index_of, NULL, 0 },
+        { "lastIndexOf", 2, 2, fn_index_of, NULL, 1 },
+        { "startsWith", 2, 2, fn_starts_ends, NULL, 0 },
+        { "endsWith", 2, 2, fn_starts_ends, NULL, 1 },
+        { "trim", 1, 1, fn_trim, NULL, 0 },
+        { "padLeft", 2, 3, fn_pad_left, NULL, 0 },
+        { "format", 1, UINT_MAX, fn_format, NULL, 0 },
+        { "uniqueString", 1, UINT_MAX, fn_unique_string, NULL, 0 },
+        { "guid", 1, UINT_MAX, fn_guid, NULL, 0 },
+        { "utcNow", 0, 1, fn_utc_now, NULL, 0 },
 };
 const size_t rp_tpl__n_funcs_str = ELEMENTSOF(rp_tpl__funcs_str);

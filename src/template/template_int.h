@@ -84,6 +84,7 @@ typedef struct rp_tpl__ev {
         size_t pos;        /* where */
         bool final;        /* *err is complete already (a nested variable failed) */
         long budget;       /* nodes functions may still visit */
+        int variant;       /* the variant of the function row being called */
 } rp_tpl__ev;
 
 typedef int (*rp_tpl__fn)(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t n,
@@ -98,6 +99,7 @@ typedef struct rp_tpl__func {
         unsigned max_args; /* UINT_MAX: no upper bound */
         rp_tpl__fn fn;
         rp_tpl__lazy_fn lazy;
+        int variant; /* rows sharing an implementation tell it apart by this (ev->variant) */
 } rp_tpl__func;
 
 /* template_expr.c */
@@ -140,10 +142,23 @@ size_t rp_tpl__utf8_len(const char *s, size_t bytes);
 size_t rp_tpl__utf8_offset(const char *s, size_t bytes, size_t cp);
 /** Make a json string of @p n bytes, failing past RP_TPL_MAX_STRING. */
 int rp_tpl__string(rp_tpl__ev *ev, const rp_tpl__node *call, const char *s, size_t n, json_t **ret);
+/** Check *out with rp_tpl__check_size() and move it to *ret (*out is NULL after success). */
+int rp_tpl__ret_sized(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **out, json_t **ret);
 /** Check a built container against RP_TPL__MAX_NODES (and charge the budget). */
 int rp_tpl__check_size(rp_tpl__ev *ev, const rp_tpl__node *call, const json_t *v);
 /** Deep equality as ARM's equals(): numbers by value, strings case-sensitive. */
 bool rp_tpl__equal(const json_t *a, const json_t *b);
+/** Fail with "argument i must be of type 'want', found '...'". @return -EINVAL. */
+int rp_tpl__type_fail(rp_tpl__ev *ev, const rp_tpl__node *call, size_t i, const char *want,
+                      const json_t *got);
+/** Argument @p i as an Integer (else a type error). */
+int rp_tpl__arg_int(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t i,
+                    int64_t *ret);
+/** Argument @p i as a String: borrowed text and its length (else a type error). */
+int rp_tpl__arg_str(rp_tpl__ev *ev, const rp_tpl__node *call, json_t **args, size_t i,
+                    const char **ret, size_t *ret_len);
+/** Store a new value in *ret: @return 0, or -ENOMEM when @p v is NULL. */
+int rp_tpl__ret(json_t *v, json_t **ret);
 /** uniqueString() of already-joined text. @p out gets 13 characters and a NUL. */
 void rp_tpl__unique_string(const char *s, size_t n, char out[14]);
 /** guid() of already-joined text: RFC 4122 v5 (SHA-1) in ARM's namespace. */
@@ -214,10 +229,13 @@ bool rp_tpl__value_type_matches(int t, const json_t *v);
 bool rp_tpl__value_type_secure(int t);
 /** Free the values of parameters and variables. */
 void rp_tpl__named_done(rp_tpl_plan *p);
-/** The value of parameter @p name (case-insensitive). Borrowed. @return 0, -ENOENT, -EINVAL. */
-int rp_tpl__param_get(rp_tpl__ev *ev, const rp_tpl__node *call, const char *name, json_t **ret);
-/** The value of variable @p name (case-insensitive), evaluating it on first use. Borrowed. */
-int rp_tpl__var_get(rp_tpl__ev *ev, const rp_tpl__node *call, const char *name, json_t **ret);
+/**
+ * The value of parameter (@p param) or variable @p name (case-insensitive), evaluating it on
+ * first use. @param[out] ret borrowed from the plan. @return 0, -EINVAL (detail set, or the
+ * error of the entry itself, final), -ENOMEM.
+ */
+int rp_tpl__named_get(rp_tpl__ev *ev, const rp_tpl__node *call, const char *name, bool param,
+                      json_t **ret);
 
 /* template_expr.c: whole values and scopes. */
 /** Evaluate one "[...]" string; fills *err fully on failure. */

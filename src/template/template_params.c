@@ -48,6 +48,8 @@ static const char *const param_type_names[_P_MAX] = {
 
 static int param_type_from_string(const char *s)
 {
+        if (!s)
+                return -EINVAL;
         for (int i = 0; i < _P_MAX; i++)
                 if (strcasecmp(s, param_type_names[i]) == 0)
                         return i;
@@ -240,51 +242,39 @@ static int param_validate(rp_tpl_plan *p, const rp_tpl__named *n, const json_t *
                                              n->name, text, list ? list : "?");
                 }
         }
-        if (json_is_integer(v)) {
-                int64_t x = json_integer_value(v);
-                r = constraint_int(p, n, "minValue", &lim, err, target);
+        /* minValue/maxValue bound an Int; minLength/maxLength a String's or an Array's length */
+        static const struct {
+                const char *key;
+                bool length;
+                bool min;
+        } limits[] = {
+                { "minValue", false, true },
+                { "maxValue", false, false },
+                { "minLength", true, true },
+                { "maxLength", true, false },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(limits); i++) {
+                int64_t x;
+                if (limits[i].length && json_is_string(v))
+                        x = (int64_t)rp_tpl__utf8_len(json_string_value(v), json_string_length(v));
+                else if (limits[i].length && json_is_array(v))
+                        x = (int64_t)json_array_size(v);
+                else if (!limits[i].length && json_is_integer(v))
+                        x = json_integer_value(v);
+                else
+                        continue;
+                r = constraint_int(p, n, limits[i].key, &lim, err, target);
                 if (r < 0)
                         return r;
-                if (r > 0 && x < lim)
+                if (r > 0 && (limits[i].min ? x < lim : x > lim))
                         return rp_tpl__error(err, RP_TPL_EC_INVALID_DEPLOYMENT, target,
                                              "The provided value for the template parameter '%s' "
-                                             "is not valid. The value '%" PRId64
-                                             "' is less than the minimum value of '%" PRId64 "'.",
-                                             n->name, x, lim);
-                r = constraint_int(p, n, "maxValue", &lim, err, target);
-                if (r < 0)
-                        return r;
-                if (r > 0 && x > lim)
-                        return rp_tpl__error(err, RP_TPL_EC_INVALID_DEPLOYMENT, target,
-                                             "The provided value for the template parameter '%s' "
-                                             "is not valid. The value '%" PRId64
-                                             "' is greater than the maximum value of '%" PRId64
-                                             "'.",
-                                             n->name, x, lim);
-        }
-        if (json_is_string(v) || json_is_array(v)) {
-                int64_t len = json_is_string(v) ? (int64_t)rp_tpl__utf8_len(json_string_value(v),
-                                                                            json_string_length(v))
-                                                : (int64_t)json_array_size(v);
-                r = constraint_int(p, n, "minLength", &lim, err, target);
-                if (r < 0)
-                        return r;
-                if (r > 0 && len < lim)
-                        return rp_tpl__error(err, RP_TPL_EC_INVALID_DEPLOYMENT, target,
-                                             "The provided value for the template parameter '%s' "
-                                             "is not valid. The length '%" PRId64
-                                             "' is less than the minimum length of '%" PRId64 "'.",
-                                             n->name, len, lim);
-                r = constraint_int(p, n, "maxLength", &lim, err, target);
-                if (r < 0)
-                        return r;
-                if (r > 0 && len > lim)
-                        return rp_tpl__error(err, RP_TPL_EC_INVALID_DEPLOYMENT, target,
-                                             "The provided value for the template parameter '%s' "
-                                             "is not valid. The length '%" PRId64
-                                             "' is greater than the maximum length of '%" PRId64
-                                             "'.",
-                                             n->name, len, lim);
+                                             "is not valid. The %s '%" PRId64
+                                             "' is %s than the %s %s of '%" PRId64 "'.",
+                                             n->name, limits[i].length ? "length" : "value", x,
+                                             limits[i].min ? "less" : "greater",
+                                             limits[i].min ? "minimum" : "maximum",
+                                             limits[i].length ? "length" : "value", lim);
         }
         return 0;
 }
@@ -420,26 +410,6 @@ int rp_tpl__params_init(rp_tpl_plan *p, const json_t *given, rp_tpl_error *err)
                 if (r < 0)
                         return r;
         }
-        return 0;
-}
-
-int rp_tpl__param_get(rp_tpl__ev *ev, const rp_tpl__node *call, const char *name, json_t **ret)
-{
-        rp_tpl_plan *p = ev->sc->plan;
-        rp_tpl__named *n = find_named(p->params, p->n_params, name);
-        int r;
-
-        if (!n)
-                return rp_tpl__fail(ev, call->pos,
-                                    "The template parameter '%.200s' is not found. Please see "
-                                    "https://aka.ms/arm-create-parameter-file for usage details.",
-                                    name);
-        r = param_eval(p, n, ev->err);
-        if (r < 0) {
-                ev->final = true;
-                return r;
-        }
-        *ret = n->value;
         return 0;
 }
 
@@ -580,18 +550,22 @@ int rp_tpl__vars_init(rp_tpl_plan *p, rp_tpl_error *err)
         return 0;
 }
 
-int rp_tpl__var_get(rp_tpl__ev *ev, const rp_tpl__node *call, const char *name, json_t **ret)
+int rp_tpl__named_get(rp_tpl__ev *ev, const rp_tpl__node *call, const char *name, bool param,
+                      json_t **ret)
 {
         rp_tpl_plan *p = ev->sc->plan;
-        rp_tpl__named *n = find_named(p->vars, p->n_vars, name);
+        rp_tpl__named *n = param ? find_named(p->params, p->n_params, name)
+                                 : find_named(p->vars, p->n_vars, name);
         int r;
 
         if (!n)
                 return rp_tpl__fail(ev, call->pos,
-                                    "The template variable '%.200s' is not found. Please see "
-                                    "https://aka.ms/arm-template/#variables for usage details.",
-                                    name);
-        r = var_eval(p, n, ev->err);
+                                    "The template %s '%.200s' is not found. Please see %s for "
+                                    "usage details.",
+                                    param ? "parameter" : "variable", name,
+                                    param ? "https://aka.ms/arm-create-parameter-file"
+                                          : "https://aka.ms/arm-template/#variables");
+        r = param ? param_eval(p, n, ev->err) : var_eval(p, n, ev->err);
         if (r < 0) {
                 ev->final = true;
                 return r;

@@ -39,8 +39,7 @@ static _unused_ json_t *t_reference(void *arg, const char *id, const char *api, 
                 return NULL;
         }
         return json_pack("{s:s, s:s, s:{s:s, s:i, s:s}}", "id", id, "location", "eastus",
-                         "properties", "echo", id, "answer", 42, "provisioningState",
-                         "Succeeded");
+                         "properties", "echo", id, "answer", 42, "provisioningState", "Succeeded");
 }
 
 static const rp_tpl_ctx t_ctx = {
@@ -53,11 +52,17 @@ static const rp_tpl_ctx t_ctx = {
         .now = 1700000000, /* 2023-11-14T22:13:20Z, a Tuesday */
 };
 
-/* Parse a JSON literal the test knows to be valid (any value). */
+/* Parse a JSON literal the test knows to be valid (any value). A backtick stands for a double
+ * quote, so templates read well in C strings (expressions never use backticks). */
 static _unused_ json_t *t_json(const char *text)
 {
         json_error_t e;
-        json_t *j = json_loads(text, JSON_DECODE_ANY, &e);
+        _cleanup_free_ char *q = rp_strdup(text);
+        assert_non_null(q);
+        for (char *c = q; *c; c++)
+                if (*c == '`')
+                        *c = '"';
+        json_t *j = json_loads(q, JSON_DECODE_ANY, &e);
         if (!j)
                 print_error("bad test literal %s: %s\n", text, e.text);
         assert_non_null(j);
@@ -65,7 +70,8 @@ static _unused_ json_t *t_json(const char *text)
 }
 
 /* Build a plan; the template and parameters are JSON text (parameters may be NULL). */
-static _unused_ int t_plan(const char *tpl, const char *params, rp_tpl_plan **ret, rp_tpl_error *err)
+static _unused_ int t_plan(const char *tpl, const char *params, rp_tpl_plan **ret,
+                           rp_tpl_error *err)
 {
         _cleanup_json_ json_t *t = t_json(tpl);
         _cleanup_json_ json_t *pj = params ? t_json(params) : NULL;
@@ -98,8 +104,8 @@ static _unused_ void t_err_is(const rp_tpl_error *err, const char *code, const c
 
 /* Plan building must fail with @p code, a message containing @p needle and target @p target
  * (NULL: not checked). */
-static _unused_ void t_plan_fails(const char *tpl, const char *params, const char *code, const char *needle,
-                         const char *target)
+static _unused_ void t_plan_fails(const char *tpl, const char *params, const char *code,
+                                  const char *needle, const char *target)
 {
         rp_tpl_plan *p = NULL;
         rp_tpl_error err = { 0 };
@@ -133,7 +139,8 @@ static _unused_ void t_eval_is(rp_tpl_plan *p, const char *s, const char *want)
 }
 
 /* Evaluating @p s must fail with @p code and a message containing @p needle. */
-static _unused_ void t_eval_fails(rp_tpl_plan *p, const char *s, const char *code, const char *needle)
+static _unused_ void t_eval_fails(rp_tpl_plan *p, const char *s, const char *code,
+                                  const char *needle)
 {
         _cleanup_json_ json_t *got = NULL;
         rp_tpl_error err = { 0 };

@@ -66,7 +66,8 @@ static void test_template_expr__syntax_errors(void **state)
         t_eval_fails(p, "[concat('a', foo())]", IT, "failed at position 13");
         t_eval_fails(p, "[concat('a', foo())]", IT, "'[concat('a', foo())]'");
         t_eval_fails(p, "[]", IT, "empty");
-        t_eval_fails(p, "[concat('a' ]", IT, "',' or ')' expected at position '12' but the expression ends");
+        t_eval_fails(p, "[concat('a' ]", IT,
+                     "',' or ')' expected at position '12' but the expression ends");
         t_eval_fails(p, "[concat('a') 'b']", IT, "after the end of the expression");
         t_eval_fails(p, "[concat('a' 'b')]", IT, "',' or ')' expected at position '12'");
         t_eval_fails(p, "[concat]", IT, "'(' expected");
@@ -108,8 +109,9 @@ static void test_template_expr__property_and_index(void **state)
         t_eval_fails(p, "[parameters('arr')[3]]", IT, "array index '3' is out of bounds");
         t_eval_fails(p, "[parameters('arr')[-1]]", IT, "out of bounds");
         t_eval_fails(p, "[parameters('arr')['x']]", IT, "can't index a value of type 'Array'");
-        t_eval_fails(p, "[parameters('s').length]", IT, "can't be evaluated on a value of type "
-                                                        "'String'");
+        t_eval_fails(p, "[parameters('s').length]", IT,
+                     "can't be evaluated on a value of type "
+                     "'String'");
         t_eval_fails(p, "[parameters('o')[0]]", IT, "can't index a value of type 'Object'");
 }
 
@@ -171,8 +173,9 @@ static void test_template_funcs__resource_ids(void **state)
         t_eval_is(p, "[resourceId('other', 'Microsoft.Compute/disks', 'd1')]",
                   "\"/subscriptions/" T_SUB
                   "/resourceGroups/other/providers/Microsoft.Compute/disks/d1\"");
-        t_eval_is(p, "[resourceId('sub2', 'rg2', 'Microsoft.Compute/disks', 'd1')]",
-                  "\"/subscriptions/sub2/resourceGroups/rg2/providers/Microsoft.Compute/disks/d1\"");
+        t_eval_is(
+                p, "[resourceId('sub2', 'rg2', 'Microsoft.Compute/disks', 'd1')]",
+                "\"/subscriptions/sub2/resourceGroups/rg2/providers/Microsoft.Compute/disks/d1\"");
         t_eval_is(p,
                   "[resourceId('Microsoft.Compute/restorePointCollections/restorePoints', 'c', "
                   "'rp1')]",
@@ -185,8 +188,9 @@ static void test_template_funcs__resource_ids(void **state)
                   "/providers/Microsoft.Compute/restorePointCollections/c/restorePoints/rp1\"");
         t_eval_fails(p, "[resourceId('Microsoft.Compute/disks')]", IT,
                      "'resourceId' must have at least 2 parameter(s)");
-        t_eval_fails(p, "[resourceId('Microsoft.Compute/restorePointCollections/restorePoints', "
-                        "'c')]",
+        t_eval_fails(p,
+                     "[resourceId('Microsoft.Compute/restorePointCollections/restorePoints', "
+                     "'c')]",
                      IT, "requires 2 resource name segment(s), found 1");
         t_eval_fails(p, "[resourceId('Microsoft.Compute/disks', 'a', 'b')]", IT,
                      "requires 1 resource name segment(s), found 2");
@@ -335,7 +339,8 @@ static void test_template_funcs__length_contains_empty(void **state)
         t_eval_is(p, "[contains(parameters('o'), 'KEY')]", "true");
         t_eval_is(p, "[contains(parameters('o'), 'zz')]", "false");
         t_eval_fails(p, "[contains(1, 1)]", IT, "argument 1 must be of type");
-        t_eval_fails(p, "[contains(parameters('o'), 1)]", IT, "argument 2 must be of type 'String'");
+        t_eval_fails(p, "[contains(parameters('o'), 1)]", IT,
+                     "argument 2 must be of type 'String'");
         t_eval_is(p, "[empty('')]", "true");
         t_eval_is(p, "[empty('a')]", "false");
         t_eval_is(p, "[empty(createArray())]", "true");
@@ -557,6 +562,25 @@ static void test_template_funcs__eval_string_rejects_bad_utf8(void **state)
         t_err_is(&err, IT, "not valid UTF-8");
 }
 
+static void test_template_expr__messages_stay_valid_utf8(void **state)
+{
+        rp_tpl_plan *p = *state;
+        char expr[512];
+        _cleanup_json_ json_t *v = NULL, *m = NULL;
+        rp_tpl_error err = { 0 };
+        int len;
+
+        /* the message quotes the first 200 bytes of the expression: byte 200 is inside an 'é' */
+        len = snprintf(expr, sizeof(expr), "[concat('");
+        while (len < 199)
+                expr[len++] = 'a';
+        snprintf(expr + len, sizeof(expr) - (size_t)len, "\xc3\xa9\xc3\xa9', foo())]");
+        assert_int_equal(rp_tpl_eval_string(p, expr, &v, &err), -EINVAL);
+        t_err_is(&err, IT, "aaa?...' failed at position");
+        m = json_string(err.message);
+        assert_non_null(m);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -583,6 +607,7 @@ int main(void)
                 cmocka_unit_test(test_template_funcs__copy_index_and_utc_now_placement),
                 cmocka_unit_test(test_template_funcs__size_limits),
                 cmocka_unit_test(test_template_funcs__eval_string_rejects_bad_utf8),
+                cmocka_unit_test(test_template_expr__messages_stay_valid_utf8),
         };
         rp_json_init();
         return cmocka_run_group_tests(tests, setup, teardown);
