@@ -632,6 +632,21 @@ void rp_h_deployment_delete(rp_arm_req *r)
         rp_arm_reply_empty(r, 202);
 }
 
+/* A deployment that goes with its group while it runs: its operation ends Canceled (the
+ * executor stops at its next write, finding the record gone). */
+static int end_with_group(rp_region *home, const rp_resource *rec)
+{
+        const char *op_id = json_string_value(json_object_get(rec->internal, "op"));
+        _cleanup_(rp_operation_freep) rp_operation *op = NULL;
+        int k = op_id ? rp_db_op_get(home->db, op_id, &op) : -ENOENT;
+        if (k == -ENOENT || (k >= 0 && !rp_streq(op->status, "InProgress")))
+                return 0;
+        if (k < 0)
+                return k;
+        return rp_arm_op_finish(home, op, "Canceled", 0, NULL, RP_EC_DEPLOYMENT_CANCELED,
+                                "The deployment was canceled: its resource group was deleted.");
+}
+
 int rp_deploy_remove_group(rp_service *svc, const char *sub, const char *rg)
 {
         rp_region *home = rp_deploy__home(svc);
@@ -639,8 +654,12 @@ int rp_deploy_remove_group(rp_service *svc, const char *sub, const char *rg)
         size_t n = 0;
         rp_db_filter f = { .type = RP_TYPE_DEPLOYMENT, .sub = sub, .rg = rg };
         int k = rp_db_res_list(home->db, &f, &list, &n);
-        for (size_t i = 0; k >= 0 && i < n; i++)
-                k = rp_db_res_delete(home->db, list[i]->key);
+        for (size_t i = 0; k >= 0 && i < n; i++) {
+                if (!rp_deploy__terminal(state_of(list[i])))
+                        k = end_with_group(home, list[i]);
+                if (k >= 0)
+                        k = rp_db_res_delete(home->db, list[i]->key);
+        }
         rp_resource_list_free(list, n);
         return k < 0 ? k : 0;
 }

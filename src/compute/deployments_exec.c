@@ -531,7 +531,8 @@ static int run_finish(run *x, const char *state, json_t *error, json_t *outputs)
         if (error)
                 json_object_set(p, "error", error);
         int k = run_save(x);
-        if (k < 0 && k != -ESTALE) {
+        if (k < 0) {
+                /* -ESTALE: deleted with its group, which ended the operation already */
                 json_decref(error);
                 return k;
         }

@@ -15,7 +15,7 @@ import requests
 
 from conftest import COMPUTE_API, DISK_API, RG_API, RPCTL_BIN, SUB, disk_path, new_name, vm_path
 from rp_common import (MIB, MIN_UPLOAD, err, get_rp, image_of, make_group, make_vm, rand,
-                       read_disk, rebase, rp_path, rpc_path, sha, upload_disk)
+                       read_disk, rebase, rp_path, rpc_path, sha, upload_disk, wait_log)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEP = "/subscriptions/%s/resourcegroups/%s/providers/Microsoft.Resources/deployments"
@@ -67,6 +67,13 @@ def deploy(rpd, rg, name, tpl, prm=None, timeout=120):
     st, d = wait_deploy(rpd, rg, name, r, timeout)
     assert st["status"] == "Succeeded", (st, d)
     assert d["properties"]["provisioningState"] == "Succeeded", d
+    # the same status at subscription scope, and the final answer at Location
+    url = rebase(r.headers["Azure-AsyncOperation"], rpd).replace("/resourcegroups/%s" % rg, "")
+    s = requests.get(url, headers={"Authorization": "Bearer " + rpd.token()}, verify=rpd.ca)
+    assert s.status_code == 200 and s.json()["status"] == "Succeeded", s.text
+    f = requests.get(rebase(r.headers["Location"], rpd),
+                     headers={"Authorization": "Bearer " + rpd.token()}, verify=rpd.ca)
+    assert f.status_code == 200 and f.json()["id"] == d["id"], f.text
     return d
 
 
@@ -478,15 +485,43 @@ def test_cancel_stops_a_running_deployment(rpd, monkeypatch):
     assert rpd.req("DELETE", dep_path(rg, "rp"), RG_API).status_code == 202
 
 
-def test_group_delete_removes_its_deployments(rpd):
+def test_group_delete_removes_its_deployments_and_ends_a_running_one(rpd, monkeypatch):
     rg = new_name("rg")
     make_group(rpd, rg)
     empty = {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
                         "deploymentTemplate.json#", "contentVersion": "1.0.0.0", "resources": []}
     deploy(rpd, rg, "e", empty)
+    src = rpd.req("PUT", disk_path(rg, "src"), DISK_API, {"location": "westus", "properties": {
+        "creationData": {"createOption": "Empty"}, "diskSizeGB": 1}})
+    assert src.status_code == 200, src.text
+    # two copies one after the other in westus, each held back 3 s by the hook: the group's
+    # deletion (on eastus's worker) comes while the second one waits
+    copy = {"creationData": {"createOption": "Copy", "sourceResourceId": src.json()["id"]}}
+    tpl = dict(empty, resources=[
+        {"type": "Microsoft.Compute/disks", "apiVersion": "2022-07-02", "name": "c1",
+         "location": "westus", "properties": copy},
+        {"type": "Microsoft.Compute/disks", "apiVersion": "2022-07-02", "name": "c2",
+         "location": "westus", "properties": copy, "dependsOn": ["c1"]}])
+    rpd.stop()
+    monkeypatch.setenv("RPD_TEST_JOB_DELAY_MS", "3000")
+    rpd.start()
+    running = start_deploy(rpd, rg, "copies", tpl)
+    assert running.status_code == 201, running.text
+    time.sleep(0.5)
     r = rpd.req("DELETE", "/subscriptions/%s/resourcegroups/%s" % (SUB, rg), RG_API)
     assert r.status_code == 202
-    assert rpd.wait_lro(r)["status"] == "Succeeded"
+    assert rpd.wait_lro(r, timeout=60)["status"] == "Succeeded"
+    # the deployment's operation ends: Canceled when the group went first, Failed when the
+    # second copy was refused while the group was being deleted (which one depends on the
+    # poll times)
+    st = rpd.wait_lro(running)
+    if st["status"] == "Canceled":
+        assert st["error"]["code"] == "DeploymentCanceled", st
+        # the executor finds its deployment gone and leaves it so
+        assert wait_log(rpd, "was deleted or replaced while it ran", timeout=30), rpd.log()
+    else:
+        assert st["status"] == "Failed", st
+        assert [d["code"] for d in st["error"]["details"]] == ["ResourceGroupBeingDeleted"], st
     make_group(rpd, rg)
     r = rpd.req("GET", dep_path(rg), RG_API)
     assert r.status_code == 200 and r.json()["value"] == [], r.text
