@@ -46,8 +46,7 @@ void rp_arm_reply_json(rp_arm_req *r, unsigned status, json_t *v)
         if (!s) {
                 static const char oom[] = "{\"error\":{\"code\":\"InternalExecutionError\","
                                           "\"message\":\"Out of memory.\"}}";
-                rp_http_reply(r->http, 500, "application/json; charset=utf-8", oom,
-                              sizeof oom - 1);
+                rp_http_reply(r->http, 500, "application/json; charset=utf-8", oom, sizeof oom - 1);
                 return;
         }
         rp_http_reply(r->http, status, "application/json; charset=utf-8", s, strlen(s));
@@ -231,7 +230,8 @@ static int check_auth(rp_arm_req *r)
                                 "to perform action '%s' over scope '/subscriptions/%s' or the "
                                 "scope is invalid.",
                                 r->claims.object_id ? r->claims.object_id : "?",
-                                r->claims.object_id ? r->claims.object_id : "?", r->route->name, sub);
+                                r->claims.object_id ? r->claims.object_id : "?", r->route->name,
+                                sub);
                         return -EACCES;
                 }
                 /* A subscription comes into being on its first authorised use. */
@@ -357,6 +357,8 @@ static void on_complete(void *userdata, rp_request *http)
                         return;
                 }
         }
+        if (r->svc->forward && r->svc->forward(r))
+                return;
         r->route->handler(r);
 }
 
@@ -413,6 +415,8 @@ char *rp_arm_base_url(rp_arm_req *r)
 
 void rp_arm_reply_list(rp_arm_req *r, json_t *items, const char *next_token)
 {
+        if (items && r->svc->list_more)
+                r->svc->list_more(r, items);
         json_t *o = json_pack("{s:o}", "value", items);
         if (o && next_token) {
                 _cleanup_free_ char *base = rp_arm_base_url(r);
@@ -622,6 +626,8 @@ static void *worker_main(void *p)
                         if (!backoff_ms)
                                 continue;
                 }
+                if (k == 0 && !backoff_ms && reg->svc->idle)
+                        reg->svc->idle(reg->svc, reg);
                 /* Nothing to do (or a retry is due later): sleep until kicked. */
                 if (worker_wait(reg, backoff_ms ? backoff_ms : 1000))
                         break;

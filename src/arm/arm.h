@@ -19,6 +19,14 @@ typedef struct rp_service rp_service;
 typedef struct rp_arm_req rp_arm_req;
 typedef struct rp_region rp_region;
 
+/** The answer of a region to a call from another region (compute_source.c): a JSON body on
+ *  success, or the ARM error it answered (ec, message). */
+typedef struct rp_source_reply {
+        json_t *body;
+        enum rp_ec ec;
+        char *message;
+} rp_source_reply;
+
 /** Runs the work of a long-running operation on the region's worker thread.
  *  Sets op->status (and result/error) itself. @return 0, or <0 to retry later. */
 typedef int (*rp_job_fn)(rp_service *svc, rp_region *reg, rp_operation *op);
@@ -46,7 +54,7 @@ typedef struct rp_route {
         enum rp_arm_family family; /**< api-version family; -1: none checked */
         unsigned flags;            /**< RP_ROUTE_* */
         void (*handler)(rp_arm_req *r);
-        const char *name;          /**< for logs */
+        const char *name; /**< for logs */
 } rp_route;
 
 #define RP_ROUTE_NOAUTH (1u << 0) /**< no bearer token (data plane, metadata) */
@@ -84,6 +92,22 @@ struct rp_service {
         size_t n_known_subs;
         /** Streaming routes: one piece of the body. */
         int (*stream_body)(rp_arm_req *r, const char *data, size_t len);
+        /** Call a region hosted by another process (a peer): @return 0 with rep->body,
+         *  -EREMOTE with rep->ec/message (the peer answered an ARM error), -EHOSTUNREACH (no
+         *  such peer) or another negative errno (transport). NULL: no peers. */
+        int (*remote_call)(rp_service *svc, const char *region, const char *op, const json_t *req,
+                           rp_source_reply *rep);
+        /** A peer (repl/peer.h rp_peer *) that pulls from @p region hosted by another process,
+         *  into *ret_peer. @return 0, -EHOSTUNREACH (no such peer), <0. NULL: no peers. */
+        int (*remote_peer)(rp_service *svc, const char *region, void **ret_peer);
+        void *remote_data;
+        /** Answer @p r by forwarding it to another host, if what it names is hosted there.
+         *  @return true if answered. NULL: nothing is forwarded. */
+        bool (*forward)(rp_arm_req *r);
+        /** Add other hosts' items to the first page of a list. May be NULL. */
+        void (*list_more)(rp_arm_req *r, json_t *items);
+        /** Called by a region's worker when it has nothing to do (about once a second). */
+        void (*idle)(rp_service *svc, rp_region *reg);
         /** Executor of template deployments (compute/deployments_exec.c), or NULL. */
         struct rp_deployer *deployer;
 };
@@ -98,8 +122,8 @@ struct rp_arm_req {
         const char *api_version;
         rp_token_claims claims;
         bool have_claims;
-        json_t *body;  /**< parsed JSON body for JSON routes, or NULL */
-        void *data;    /**< handler state for streaming routes */
+        json_t *body; /**< parsed JSON body for JSON routes, or NULL */
+        void *data;   /**< handler state for streaming routes */
         void (*data_free)(void *);
 };
 
@@ -108,7 +132,8 @@ void rp_arm_http_app(rp_service *svc, rp_http_app *ret);
 
 /* ---------------------------------------------------------------- replies */
 
-/** Reply with the ARM error envelope. @p message NULL uses the registry's; @p target may be NULL. */
+/** Reply with the ARM error envelope. @p message NULL uses the registry's; @p target may be NULL.
+ */
 void rp_arm_reply_error(rp_arm_req *r, enum rp_ec ec, const char *target, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 /** Reply with a JSON value (reference stolen) and @p status. */

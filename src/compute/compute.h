@@ -33,7 +33,8 @@ int rp_dataplane_stream_body(rp_arm_req *r, const char *data, size_t len);
  * writes them back (create if the name is free, attach if the disk is not attached elsewhere,
  * bump the SAS generation...), so that two requests cannot both pass a check and then both
  * write. One lock for the process: groups span regions, and these sections are short (the
- * data plane and long copies run outside it). Not recursive.
+ * data plane and long copies run outside it). Recursive: a region answering another region
+ * of this process (compute_source.c) takes it again inside the caller's section.
  * @return a token for rp_compute_model_unlockp(), never NULL.
  */
 void *rp_compute_model_lock(void);
@@ -128,6 +129,82 @@ int rp_job_rp_copy(rp_service *svc, rp_region *reg, rp_operation *op);
 /** The instance view of a copied restore point: replication state and percent per disk. */
 json_t *rp_compute_copy_instance_view(rp_region *reg, rp_resource *rp);
 int rp_job_drp_replicate(rp_service *svc, rp_region *reg, rp_operation *op);
+
+/* Restore points created in one region from a VM in another (compute_source.c: the VM's
+ * region; compute_pull.c: the collection's region). */
+/** Answer a call from another region: @p op is vm.get, hold.create, hold.get or hold.release.
+ *  @return 0 with rep->body, -EREMOTE with rep->ec/message, or another negative errno. */
+int rp_source_handle(rp_service *svc, const char *op, const json_t *req, rp_source_reply *rep);
+/** Call @p region (hosted here, or a peer's). Same returns, plus -EHOSTUNREACH (unknown). */
+int rp_source_call(rp_service *svc, const char *region, const char *op, const json_t *req,
+                   rp_source_reply *rep);
+/** Free what a reply holds. */
+void rp_source_reply_done(rp_source_reply *rep);
+int rp_job_hold_release(rp_service *svc, rp_region *reg, rp_operation *op);
+/** Path of the baseline manifest a released hold left for its disk. rp_free() it. */
+char *rp_region_baseline_path(rp_region *reg, const char *drp_uuid);
+/** Count the restore points of a VM in @p reg, and whether one is being created. */
+int rp_compute_vm_points(rp_region *reg, const char *sub, const char *vm_key, size_t *ret_total,
+                         bool *ret_creating);
+/** PUT of a restore point in a collection whose source VM is in another region. Replies. */
+void rp_compute_rp_pull_create(rp_arm_req *r, rp_region *reg, rp_resource *rpc, const char *id,
+                               const char *vm_id, json_t *exclude, const char *mode, json_t *shape);
+int rp_job_rp_pull(rp_service *svc, rp_region *reg, rp_operation *op);
+/** After a copy of a pulled point ends: release its hold at the source once every disk is
+ *  done. Failures are retried by rp_compute_pull_idle(). Worker only; not under the lock. */
+void rp_compute_pull_settle(rp_service *svc, rp_region *reg, const char *rp_key);
+/** A pulled point is being deleted: release its hold (later). Caller holds the lock. */
+int rp_compute_pull_forget(rp_region *reg, rp_resource *rp);
+/** The manifest and metadata of a committed disk restore point hosted here (for peers).
+ *  @return 0, -ENOENT, <0. */
+int rp_compute_local_manifest(rp_service *svc, const char *drp_id, uint8_t **ret_data,
+                              size_t *ret_len, json_t **ret_meta);
+
+/** Limit the copies from @p source into this host's regions (bytes/s and copies at once; 0:
+ *  none). Before the workers start. @return 0, -E2BIG, -ENOMEM. */
+int rp_compute_copy_limits(const char *source, uint64_t bytes_per_sec, unsigned max_copies);
+/** A copy running longer than this fails (TimeLimitExceeded). 0: the engine's default. */
+void rp_compute_copy_time_limit(uint64_t seconds);
+void rp_compute_copy_limits_free(void);
+
+/* Regions hosted by other rpd processes (compute_peer.c). */
+/** One [peer NAME] of the config. */
+typedef struct rp_compute_peer_config {
+        const char *region;  /**< the region the peer hosts */
+        const char *url;     /**< its HTTPS base URL */
+        const char *ca_file; /**< CA its certificate chains to, or NULL (system store) */
+        const uint8_t *key;  /**< the pair key */
+        size_t key_len;
+} rp_compute_peer_config;
+/** The canonical name of @p location if this host or a peer hosts it ("East US" -> "eastus"),
+ *  else NULL. Borrowed. */
+const char *rp_compute_region_name(rp_service *svc, const char *location);
+/** The regions the peers host (borrowed, valid until the next call on this thread). */
+size_t rp_compute_peer_regions(rp_service *svc, const char ***ret);
+/** Set the service's peers (remote_call, remote_peer). @return 0 or -ENOMEM. */
+int rp_compute_peers_init(rp_service *svc, const rp_compute_peer_config *cfg, size_t n);
+void rp_compute_peers_free(rp_service *svc);
+/** Forward @p r to the peer that hosts what it names. @return true if it was answered. */
+bool rp_compute_forward(rp_arm_req *r);
+/** Add the peers' items to a list's first page. */
+void rp_compute_list_more(rp_arm_req *r, json_t *items);
+void rp_h_peer_manifest(rp_arm_req *r);
+void rp_h_peer_chunks(rp_arm_req *r);
+void rp_h_peer_source(rp_arm_req *r);
+
+/** Rewrite the diskRestorePoint ids of a copied sourceMetadata: @p map is source key -> id. */
+void rp_compute_rewrite_drp_ids(json_t *meta, const json_t *map);
+/** Worker idle hook: retry hold releases the source could not take yet. */
+void rp_compute_pull_idle(rp_service *svc, rp_region *reg);
+/** A new disk restore point record in @p rp_id that receives a copy of a source disk restore
+ *  point (@p name, @p size, @p props: the source's properties). New resource or NULL. */
+rp_resource *rp_compute_copy_drp_new(const char *rp_id, const char *sub, const char *rg,
+                                     const char *name, json_t *size, json_t *props,
+                                     const char *source_drp_id, const char *source_resource_id,
+                                     const char *source_region);
+/** Store the disk restore points @p drps (with their uuid index) and @p rp in one
+ *  transaction. */
+int rp_compute_copy_commit(rp_region *reg, rp_resource *rp, rp_resource **drps, size_t n);
 int rp_job_disk_restore(rp_service *svc, rp_region *reg, rp_operation *op);
 /** Write a new image at @p path (of at least @p size bytes) from disk restore point @p drp,
  *  every chunk verified. @return 0, -EBADMSG (corrupt data), -ENOENT, -errno. */

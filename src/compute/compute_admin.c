@@ -30,9 +30,9 @@ static int on_bad(void *ud, const uint8_t id[32], int error)
         struct scrub_ctx *c = ud;
         char hex[65];
         rp_hex_encode(id, 32, hex);
-        json_array_append_new(c->bad, json_pack("{s:s, s:s}", "chunk", hex, "error",
-                                                error == -EBADMSG ? "verification failed"
-                                                                  : strerror(-error)));
+        json_array_append_new(
+                c->bad, json_pack("{s:s, s:s}", "chunk", hex, "error",
+                                  error == -EBADMSG ? "verification failed" : strerror(-error)));
         if (c->n == c->cap) {
                 size_t ncap = c->cap ? c->cap * 2 : 16;
                 uint8_t(*n)[32] = rp_realloc(c->ids, ncap * 32);
@@ -111,9 +111,9 @@ void rp_h_admin_scrub(rp_arm_req *r)
         rp_arm_reply_json(r, 200,
                           json_pack("{s:s, s:I, s:I, s:I, s:f, s:o, s:o}", "region", reg->name,
                                     "checkedChunks", (json_int_t)res.checked, "checkedBytes",
-                                    (json_int_t)res.checked_bytes, "badChunks",
-                                    (json_int_t)res.bad, "seconds", secs, "corrupt", c.bad,
-                                    "affectedDiskRestorePoints", hurt));
+                                    (json_int_t)res.checked_bytes, "badChunks", (json_int_t)res.bad,
+                                    "seconds", secs, "corrupt", c.bad, "affectedDiskRestorePoints",
+                                    hurt));
 }
 
 /* How long POST .../gc waits for its job before answering 202 with the operation id. */
@@ -153,8 +153,8 @@ void rp_h_admin_gc(rp_arm_req *r)
                 struct timespec ts = { 0, 20 * 1000 * 1000 };
                 nanosleep(&ts, NULL);
         }
-        rp_arm_reply_json(r, 202, json_pack("{s:s, s:s}", "operation", op->id, "status",
-                                            "InProgress"));
+        rp_arm_reply_json(r, 202,
+                          json_pack("{s:s, s:s}", "operation", op->id, "status", "InProgress"));
 }
 
 int rp_job_region_gc(rp_service *svc, rp_region *reg, rp_operation *op)
@@ -168,9 +168,8 @@ int rp_job_region_gc(rp_service *svc, rp_region *reg, rp_operation *op)
                 json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "chunksBefore",
                           (json_int_t)before.chunks, "chunksAfter", (json_int_t)after.chunks,
                           "packsBefore", (json_int_t)before.packs, "packsAfter",
-                          (json_int_t)after.packs, "packBytesBefore",
-                          (json_int_t)before.pack_bytes, "packBytesAfter",
-                          (json_int_t)after.pack_bytes, "storedBytesBefore",
+                          (json_int_t)after.packs, "packBytesBefore", (json_int_t)before.pack_bytes,
+                          "packBytesAfter", (json_int_t)after.pack_bytes, "storedBytesBefore",
                           (json_int_t)before.stored_bytes, "storedBytesAfter",
                           (json_int_t)after.stored_bytes),
                 RP_EC_NONE, NULL);

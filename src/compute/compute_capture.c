@@ -32,9 +32,9 @@
 #define MAX_CAPTURE_DISKS 65
 
 typedef struct cap_disk {
-        rp_resource *disk;          /* the managed disk */
-        json_t *model;              /* its entry in the VM's storageProfile (borrowed) */
-        int64_t lun;                /* -1 for the OS disk */
+        rp_resource *disk; /* the managed disk */
+        json_t *model;     /* its entry in the VM's storageProfile (borrowed) */
+        int64_t lun;       /* -1 for the OS disk */
         rp_disk_image *img;
         rp_disk_capture *cap;
         rp_manifest *prev;          /* manifest of the previous point, or NULL (full) */
@@ -85,9 +85,9 @@ static int fail_point(rp_region *reg, rp_operation *op, rp_resource *rp, enum rp
                                          "Deleting");
                 json_object_set_new(json_object_get(rp->body, "properties"), "provisioningState",
                                     json_string(deleting ? "Deleting" : "Failed"));
-                json_object_set_new(rp->internal, "error",
-                                    json_pack("{s:s, s:s}", "code", rp_ec_code(ec), "message",
-                                              msg));
+                json_object_set_new(
+                        rp->internal, "error",
+                        json_pack("{s:s, s:s}", "code", rp_ec_code(ec), "message", msg));
                 int k = rp_db_res_put(reg->db, rp);
                 if (k < 0)
                         return k;
@@ -95,12 +95,27 @@ static int fail_point(rp_region *reg, rp_operation *op, rp_resource *rp, enum rp
         return rp_arm_op_finish(reg, op, "Failed", 0, NULL, ec, msg);
 }
 
-/* The previous point of a disk, if still there and committed: its manifest. */
-static int load_base(rp_region *reg, rp_resource *disk, rp_manifest **ret)
+/* The previous point of a disk, if still there and committed: its manifest. Else, for a hold
+ * (compute_source.c), the baseline a released hold left, if the target says it still has that
+ * copy (internal.bases): its chunks are there, so the hold only needs what changed since. */
+static int load_base(rp_region *reg, rp_resource *disk, rp_resource *rp, rp_manifest **ret)
 {
         const char *base = json_string_value(json_object_get(disk->internal, "base_drp"));
-        if (!base)
+        if (!base) {
+                const char *hk =
+                        json_string_value(rp_json_get_path(disk->internal, "base_hold.key"));
+                const char *hu =
+                        json_string_value(rp_json_get_path(disk->internal, "base_hold.uuid"));
+                size_t i;
+                json_t *b;
+                json_array_foreach(json_object_get(rp->internal, "bases"), i, b) {
+                        if (hk && hu && rp_streq(json_string_value(b), hk)) {
+                                _cleanup_free_ char *path = rp_region_baseline_path(reg, hu);
+                                return path ? rp_manifest_read_file(path, ret) : -ENOMEM;
+                        }
+                }
                 return -ENOENT;
+        }
         _cleanup_(rp_resource_freep) rp_resource *drp = NULL;
         int k = rp_db_res_get(reg->db, base, &drp);
         if (k < 0)
@@ -213,8 +228,8 @@ static json_t *source_metadata(rp_region *reg, const rp_resource *vm, capture *c
                               json_object_get(p, "osProfile"), "diagnosticsProfile",
                               json_object_get(p, "diagnosticsProfile"), "securityProfile",
                               json_object_get(p, "securityProfile"), "licenseType",
-                              json_object_get(p, "licenseType"), "vmId",
-                              json_object_get(p, "vmId"), "location", reg->name);
+                              json_object_get(p, "licenseType"), "vmId", json_object_get(p, "vmId"),
+                              "location", reg->name);
         if (!m)
                 return NULL;
         json_t *ud = json_object_get(vm->internal, "userData");
@@ -224,13 +239,13 @@ static json_t *source_metadata(rp_region *reg, const rp_resource *vm, capture *c
         for (size_t i = 0; i < c->n; i++) {
                 cap_disk *d = &c->disks[i];
                 json_t *dp = json_object_get(d->disk->body, "properties");
-                json_t *e = json_pack(
-                        "{s:O*, s:O*, s:O*, s:{s:s, s:O*}, s:{s:s}}", "name",
-                        json_object_get(d->disk->body, "name"), "caching",
-                        json_object_get(d->model, "caching"), "diskSizeGB",
-                        json_object_get(dp, "diskSizeGB"), "managedDisk", "id", d->disk->id,
-                        "storageAccountType", rp_json_get_path(d->disk->body, "sku.name"),
-                        "diskRestorePoint", "id", d->drp_id);
+                json_t *e = json_pack("{s:O*, s:O*, s:O*, s:{s:s, s:O*}, s:{s:s}}", "name",
+                                      json_object_get(d->disk->body, "name"), "caching",
+                                      json_object_get(d->model, "caching"), "diskSizeGB",
+                                      json_object_get(dp, "diskSizeGB"), "managedDisk", "id",
+                                      d->disk->id, "storageAccountType",
+                                      rp_json_get_path(d->disk->body, "sku.name"),
+                                      "diskRestorePoint", "id", d->drp_id);
                 if (!e)
                         continue;
                 if (d->lun < 0) {
@@ -243,11 +258,11 @@ static json_t *source_metadata(rp_region *reg, const rp_resource *vm, capture *c
                         json_array_append_new(data, e);
                 }
         }
-        json_object_set_new(m, "storageProfile", json_pack("{s:o?, s:o}", "osDisk", os,
-                                                           "dataDisks", data));
-        json_t *hv = json_object_get(json_object_get(c->n ? c->disks[0].disk->body : NULL,
-                                                     "properties"),
-                                     "hyperVGeneration");
+        json_object_set_new(m, "storageProfile",
+                            json_pack("{s:o?, s:o}", "osDisk", os, "dataDisks", data));
+        json_t *hv =
+                json_object_get(json_object_get(c->n ? c->disks[0].disk->body : NULL, "properties"),
+                                "hyperVGeneration");
         if (hv)
                 json_object_set(m, "hyperVGeneration", hv);
         return m;
@@ -256,8 +271,9 @@ static json_t *source_metadata(rp_region *reg, const rp_resource *vm, capture *c
 static json_t *drp_body(rp_region *reg, cap_disk *d, json_t *time)
 {
         json_t *dp = json_object_get(d->disk->body, "properties");
+        json_t *enc = json_object_get(dp, "encryption");
         json_t *b = json_pack(
-                "{s:s, s:s, s:s, s:{s:O, s:s, s:O*, s:O*, s:O*, s:O*, s:{s:s}, s:s, s:s, s:i, "
+                "{s:s, s:s, s:s, s:{s:O, s:s, s:O*, s:O*, s:O*, s:O*, s:o, s:s, s:s, s:i, "
                 "s:b}}",
                 "id", d->drp_id, "name", d->drp_name, "type",
                 "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints",
@@ -265,9 +281,11 @@ static json_t *drp_body(rp_region *reg, cap_disk *d, json_t *time)
                 json_object_get(dp, "osType"), "hyperVGeneration",
                 json_object_get(dp, "hyperVGeneration"), "sourceUniqueId",
                 json_object_get(dp, "uniqueId"), "familyId", json_object_get(dp, "uniqueId"),
-                "encryption", "type", "EncryptionAtRestWithPlatformKey", "networkAccessPolicy",
-                "AllowAll", "publicNetworkAccess", "Enabled", "logicalSectorSize", 512,
-                "supportsHibernation", 0);
+                "encryption",
+                enc ? json_deep_copy(enc)
+                    : json_pack("{s:s}", "type", "EncryptionAtRestWithPlatformKey"),
+                "networkAccessPolicy", "AllowAll", "publicNetworkAccess", "Enabled",
+                "logicalSectorSize", 512, "supportsHibernation", 0);
         return b;
 }
 
@@ -286,20 +304,20 @@ static int commit_tx(rp_db *db, void *ud)
         if (rp_db_res_get(db, x->rp->key, &cur) == 0 &&
             rp_streq(json_string_value(rp_json_get_path(cur->body, "properties.provisioningState")),
                      "Deleting"))
-                json_object_set_new(json_object_get(x->rp->body, "properties"),
-                                    "provisioningState", json_string("Deleting"));
+                json_object_set_new(json_object_get(x->rp->body, "properties"), "provisioningState",
+                                    json_string("Deleting"));
         for (size_t i = 0; i < c->n; i++) {
                 cap_disk *d = &c->disks[i];
-                _cleanup_(rp_resource_freep) rp_resource *drp = rp_compute_resource_new(
-                        d->drp_id, RP_TYPE_DRP, x->rp->sub, x->rp->rg);
+                _cleanup_(rp_resource_freep) rp_resource *drp =
+                        rp_compute_resource_new(d->drp_id, RP_TYPE_DRP, x->rp->sub, x->rp->rg);
                 if (!drp)
                         return -ENOMEM;
                 drp->body = drp_body(c->reg, d, time);
-                drp->internal = json_pack(
-                        "{s:s, s:b, s:I, s:s, s:I, s:I, s:s}", "uuid", d->drp_uuid, "committed", 1,
-                        "size", (json_int_t)rp_manifest_disk_size(d->manifest), "access", "None",
-                        "generation", (json_int_t)0, "added_bytes", (json_int_t)d->added_bytes,
-                        "disk_key", d->disk->key);
+                drp->internal = json_pack("{s:s, s:b, s:I, s:s, s:I, s:I, s:s}", "uuid",
+                                          d->drp_uuid, "committed", 1, "size",
+                                          (json_int_t)rp_manifest_disk_size(d->manifest), "access",
+                                          "None", "generation", (json_int_t)0, "added_bytes",
+                                          (json_int_t)d->added_bytes, "disk_key", d->disk->key);
                 if (!drp->body || !drp->internal)
                         return -ENOMEM;
                 int k = rp_db_res_put(db, drp);
@@ -363,8 +381,8 @@ static int plan_disks(rp_region *reg, rp_resource *vm, rp_resource *rp, capture 
                                  ? -1
                                  : json_integer_value(json_object_get(e, "lun"));
                 c->n++;
-                const char *st = json_string_value(
-                        rp_json_get_path(d->disk->body, "properties.diskState"));
+                const char *st =
+                        json_string_value(rp_json_get_path(d->disk->body, "properties.diskState"));
                 if (rp_streq(st, "ReadyToUpload") || rp_streq(st, "ActiveUpload")) {
                         *ret_msg = "A disk of the VM is waiting for its upload; exclude it with "
                                    "excludeDisks.";
@@ -400,9 +418,9 @@ int rp_job_rp_capture(rp_service *svc, rp_region *reg, rp_operation *op)
                 return rp_arm_op_finish(reg, op, "Succeeded", 200,
                                         rp_compute_rp_present(api, rp, false), RP_EC_NONE, NULL);
         if (rp_streq(state, "Failed"))
-                return rp_arm_op_finish(reg, op, "Failed", 0, NULL, RP_EC_CAPTURE_FAILED,
-                                        json_string_value(rp_json_get_path(rp->internal,
-                                                                           "error.message")));
+                return rp_arm_op_finish(
+                        reg, op, "Failed", 0, NULL, RP_EC_CAPTURE_FAILED,
+                        json_string_value(rp_json_get_path(rp->internal, "error.message")));
         if (rp_streq(state, "Deleting"))
                 return rp_arm_op_finish(reg, op, "Failed", 0, NULL, RP_EC_RESOURCE_NOT_FOUND,
                                         "The restore point was deleted before its capture.");
@@ -429,9 +447,9 @@ int rp_job_rp_capture(rp_service *svc, rp_region *reg, rp_operation *op)
                         break;
                 const char *dname = json_string_value(json_object_get(d->disk->body, "name"));
                 d->drp_name = rp_asprintf("%s_%s", dname, d->drp_uuid);
-                d->drp_id = d->drp_name ? rp_asprintf("%s/diskRestorePoints/%s", rp->id,
-                                                      d->drp_name)
-                                        : NULL;
+                d->drp_id = d->drp_name
+                                    ? rp_asprintf("%s/diskRestorePoints/%s", rp->id, d->drp_name)
+                                    : NULL;
                 const char *uuid = json_string_value(json_object_get(d->disk->internal, "uuid"));
                 _cleanup_free_ char *path = uuid ? rp_region_disk_path(reg, uuid) : NULL;
                 if (!d->drp_id || !path) {
@@ -439,15 +457,15 @@ int rp_job_rp_capture(rp_service *svc, rp_region *reg, rp_operation *op)
                         break;
                 }
                 k = rp_disk_image_open(path, &d->img);
-                if (k >= 0 && load_base(reg, d->disk, &d->prev) < 0)
+                if (k >= 0 && load_base(reg, d->disk, rp, &d->prev) < 0)
                         d->prev = NULL;
         }
         if (k < 0)
                 goto fail;
 
         /* consistency: the freeze hook brackets the cut */
-        const char *asked = json_string_value(rp_json_get_path(rp->body,
-                                                               "properties.consistencyMode"));
+        const char *asked =
+                json_string_value(rp_json_get_path(rp->body, "properties.consistencyMode"));
         bool app = !rp_streq(asked, "CrashConsistent") && freeze_hook(svc, vm, "freeze");
 
         /* the cut: writes held on every disk at once, for as long as beginning takes */
@@ -459,8 +477,7 @@ int rp_job_rp_capture(rp_service *svc, rp_region *reg, rp_operation *op)
                         break;
         }
         for (size_t i = 0; k >= 0 && i < c.n; i++)
-                k = rp_disk_capture_begin(c.disks[i].img, c.disks[i].prev == NULL,
-                                          &c.disks[i].cap);
+                k = rp_disk_capture_begin(c.disks[i].img, c.disks[i].prev == NULL, &c.disks[i].cap);
         for (size_t i = 0; i < held; i++)
                 rp_disk_image_release(c.disks[i].img);
         rp_usec_t cut_us = rp_now_monotonic() - t0;
@@ -503,9 +520,9 @@ int rp_job_rp_capture(rp_service *svc, rp_region *reg, rp_operation *op)
         json_object_set_new(rp->internal, "added_bytes", json_integer((json_int_t)added));
         json_t *disks = json_array();
         for (size_t i = 0; i < c.n; i++)
-                json_array_append_new(disks, json_pack("{s:s, s:s}", "disk_key",
-                                                       c.disks[i].disk->key, "drp_id",
-                                                       c.disks[i].drp_id));
+                json_array_append_new(disks,
+                                      json_pack("{s:s, s:s}", "disk_key", c.disks[i].disk->key,
+                                                "drp_id", c.disks[i].drp_id));
         json_object_set_new(rp->internal, "disks", disks);
         struct commit_ctx x = { .c = &c, .rp = rp };
         {

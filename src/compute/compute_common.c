@@ -165,7 +165,7 @@ rp_resource *rp_compute_resource_new(const char *id, const char *type, const cha
 
 /* Module-private on purpose: the lock protects the records the compute handlers and jobs
  * own, not the service (see rp_compute_model_lock() in compute.h). */
-static pthread_mutex_t model_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t model_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 void *rp_compute_model_lock(void)
 {
@@ -256,7 +256,10 @@ void rp_compute_list(rp_arm_req *r, const char *type, const char *sub, const cha
         for (; region < n_regions; region++, after = 0) {
                 rp_resource **list = NULL;
                 size_t n = 0;
-                rp_db_filter f = { .type = type, .sub = lsub, .rg = lrg, .after_seq = after,
+                rp_db_filter f = { .type = type,
+                                   .sub = lsub,
+                                   .rg = lrg,
+                                   .after_seq = after,
                                    .limit = want - json_array_size(items) + 1 };
                 int k = rp_db_res_list(r->svc->regions[region]->db, &f, &list, &n);
                 if (k < 0) {
@@ -287,8 +290,7 @@ void rp_compute_list(rp_arm_req *r, const char *type, const char *sub, const cha
         rp_arm_reply_list(r, items, *next ? next : NULL);
 }
 
-void rp_compute_reply_resource(rp_arm_req *r, unsigned status, json_t *body,
-                               const rp_resource *res)
+void rp_compute_reply_resource(rp_arm_req *r, unsigned status, json_t *body, const rp_resource *res)
 {
         if (res && res->etag)
                 rp_http_add_header(r->http, "ETag", res->etag);

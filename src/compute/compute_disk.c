@@ -17,8 +17,8 @@
 #define GIB (1024ull * 1024ull * 1024ull)
 #define MAX_DISK_GB 32767
 
-static const char *const sku_names[] = { "Standard_LRS",    "Premium_LRS",  "StandardSSD_LRS",
-                                         "UltraSSD_LRS",    "Premium_ZRS",  "StandardSSD_ZRS",
+static const char *const sku_names[] = { "Standard_LRS", "Premium_LRS", "StandardSSD_LRS",
+                                         "UltraSSD_LRS", "Premium_ZRS", "StandardSSD_ZRS",
                                          "PremiumV2_LRS" };
 
 char *rp_region_disk_path(rp_region *reg, const char *disk_uuid)
@@ -45,15 +45,16 @@ static const char *canonical_sku(const char *sku)
 
 static void set_size(json_t *props, uint64_t bytes)
 {
-        json_object_set_new(props, "diskSizeGB", json_integer((json_int_t)((bytes + GIB - 1) / GIB)));
+        json_object_set_new(props, "diskSizeGB",
+                            json_integer((json_int_t)((bytes + GIB - 1) / GIB)));
         json_object_set_new(props, "diskSizeBytes", json_integer((json_int_t)bytes));
 }
 
 /* Look up the disk named by the request path. Replies on failure. */
 static int disk_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret, char **ret_id)
 {
-        _cleanup_free_ char *id = rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute",
-                                                 "disks", r->cap[2], NULL);
+        _cleanup_free_ char *id =
+                rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute", "disks", r->cap[2], NULL);
         _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
         if (!key) {
                 rp_arm_reply_error(r, RP_EC_INVALID_RESOURCE_NAME, "name",
@@ -174,6 +175,41 @@ static int disk_update(rp_arm_req *r, rp_region *reg, rp_resource *res, const js
         return 0;
 }
 
+/* encryption.type and diskEncryptionSetId. rpd keeps every chunk encrypted under its region's
+ * key; a customer-key type and its disk encryption set are recorded and reported (restore
+ * points of the disk say so), and copies to another region arrive under that region's
+ * platform key, as Azure documents. Replies on failure. */
+static int check_encryption(rp_arm_req *r, const char **type, const char *des)
+{
+        static const char *const types[] = { "EncryptionAtRestWithPlatformKey",
+                                             "EncryptionAtRestWithCustomerKey",
+                                             "EncryptionAtRestWithPlatformAndCustomerKeys" };
+        if (!*type)
+                *type = des ? types[1] : types[0];
+        size_t i = 0;
+        while (i < ELEMENTSOF(types) && strcmp(types[i], *type) != 0)
+                i++;
+        if (i == ELEMENTSOF(types)) {
+                rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER, "properties.encryption.type",
+                                   "The value '%s' is not valid for encryption.type.", *type);
+                return -EINVAL;
+        }
+        _cleanup_(rp_arm_id_freep) rp_arm_id *id = NULL;
+        if ((i > 0) != (des != NULL) ||
+            (des && (rp_arm_id_parse(des, &id) < 0 ||
+                     !rp_arm_id_is_type(id, "Microsoft.Compute/diskEncryptionSets")))) {
+                rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER,
+                                   "properties.encryption.diskEncryptionSetId",
+                                   i > 0 ? "Encryption type '%s' needs diskEncryptionSetId, the "
+                                           "id of a Microsoft.Compute/diskEncryptionSets "
+                                           "resource."
+                                         : "Encryption type '%s' takes no diskEncryptionSetId.",
+                                   *type);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 static const char *check_sku(rp_arm_req *r, const char *sku)
 {
         if (!sku)
@@ -192,7 +228,7 @@ void rp_h_disk_put(rp_arm_req *r)
 {
         RP_COMPUTE_MODEL_LOCK();
         const char *location = NULL, *sku = NULL, *create = NULL, *source = NULL, *os = NULL,
-                   *hyperv = NULL;
+                   *hyperv = NULL, *enc_type = NULL, *des = NULL;
         json_t *tags = NULL, *creation = NULL;
         int64_t size_gb = 0, upload = 0;
         const rp_json_spec spec[] = {
@@ -207,10 +243,14 @@ void rp_h_disk_put(rp_arm_req *r)
                 { "properties.diskSizeGB", RP_JSON_INT, false, &size_gb },
                 { "properties.osType", RP_JSON_STRING, false, &os },
                 { "properties.hyperVGeneration", RP_JSON_STRING, false, &hyperv },
+                { "properties.encryption", RP_JSON_OBJECT, false, NULL },
+                { "properties.encryption.type", RP_JSON_STRING, false, &enc_type },
+                { "properties.encryption.diskEncryptionSetId", RP_JSON_STRING, false, &des },
                 RP_JSON_SPEC_END,
         };
         if (rp_compute_check_name(r, "Microsoft.Compute/disks", r->cap[2]) < 0 ||
-            rp_compute_parse(r, spec) < 0 || rp_compute_check_tags(r, tags) < 0)
+            rp_compute_parse(r, spec) < 0 || rp_compute_check_tags(r, tags) < 0 ||
+            check_encryption(r, &enc_type, des) < 0)
                 return;
         bool have_size = json_object_get(json_object_get(r->body, "properties"), "diskSizeGB");
         if (sku && !(sku = check_sku(r, sku)))
@@ -234,8 +274,8 @@ void rp_h_disk_put(rp_arm_req *r)
         rp_region *reg;
         if (rp_compute_require_region(r, location, &reg) < 0)
                 return;
-        _cleanup_free_ char *id = rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute",
-                                                 "disks", r->cap[2], NULL);
+        _cleanup_free_ char *id =
+                rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute", "disks", r->cap[2], NULL);
         _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
         if (!key) {
                 rp_arm_reply_internal(r, -ENOMEM, "disk id");
@@ -251,8 +291,8 @@ void rp_h_disk_put(rp_arm_req *r)
         if (rp_compute_check_etag(r, cur) < 0 || (cur && disk_busy(r, cur)))
                 return;
         if (cur) {
-                const char *cur_create = json_string_value(rp_json_get_path(
-                        cur->body, "properties.creationData.createOption"));
+                const char *cur_create = json_string_value(
+                        rp_json_get_path(cur->body, "properties.creationData.createOption"));
                 if (cur_reg != reg) {
                         /* ARM's answer to a PUT that moves a tracked resource. */
                         rp_arm_reply_error(r, RP_EC_INVALID_RESOURCE_LOCATION, "location",
@@ -438,9 +478,12 @@ void rp_h_disk_put(rp_arm_req *r)
                 reg->name, "tags", tags ? json_deep_copy(tags) : json_object(), "sku", "name",
                 skuname, "tier", sku_tier(skuname), "properties", "creationData", cd,
                 "provisioningState", "Succeeded", "diskState", state, "uniqueId", uuid,
-                "timeCreated", rp_compute_now(), "encryption", "type",
-                "EncryptionAtRestWithPlatformKey", "networkAccessPolicy", "AllowAll",
-                "publicNetworkAccess", "Enabled", "dataAccessAuthMode", "None");
+                "timeCreated", rp_compute_now(), "encryption", "type", enc_type,
+                "networkAccessPolicy", "AllowAll", "publicNetworkAccess", "Enabled",
+                "dataAccessAuthMode", "None");
+        if (des && res->body)
+                json_object_set_new(rp_json_get_path(res->body, "properties.encryption"),
+                                    "diskEncryptionSetId", json_string(des));
         res->internal = json_pack("{s:s, s:I, s:s}", "uuid", u, "generation", (json_int_t)0,
                                   "access", "None");
         if (!res->body || !res->internal) {
@@ -451,9 +494,9 @@ void rp_h_disk_put(rp_arm_req *r)
         json_t *props = json_object_get(res->body, "properties");
         set_size(props, bytes);
         if (os)
-                json_object_set_new(props, "osType",
-                                    json_string(strcasecmp(os, "Windows") == 0 ? "Windows"
-                                                                               : "Linux"));
+                json_object_set_new(
+                        props, "osType",
+                        json_string(strcasecmp(os, "Windows") == 0 ? "Windows" : "Linux"));
         if (hyperv)
                 json_object_set_new(props, "hyperVGeneration",
                                     json_string(strcasecmp(hyperv, "V1") == 0 ? "V1" : "V2"));
@@ -472,18 +515,17 @@ void rp_h_disk_put(rp_arm_req *r)
                 bool restore = rp_streq(create, "Restore");
                 if (restore)
                         json_object_del(cd, "sourceUniqueId");
-                json_t *args = restore ? json_pack("{s:O, s:O, s:s, s:s}", "body", res->body,
-                                                   "internal", res->internal, "drp_key",
-                                                   src->key, "rg", res->rg)
-                                       : json_pack("{s:O, s:O, s:s, s:I}", "body", res->body,
-                                                   "internal", res->internal, "source_uuid",
-                                                   internal_str(src, "uuid"), "seq",
-                                                   (json_int_t)0);
+                json_t *args =
+                        restore ? json_pack("{s:O, s:O, s:s, s:s}", "body", res->body, "internal",
+                                            res->internal, "drp_key", src->key, "rg", res->rg)
+                                : json_pack("{s:O, s:O, s:s, s:I}", "body", res->body, "internal",
+                                            res->internal, "source_uuid", internal_str(src, "uuid"),
+                                            "seq", (json_int_t)0);
                 json_decref(uuid);
                 json_t *final = res->body;
                 res->body = json_deep_copy(final);
-                json_object_set_new(json_object_get(res->body, "properties"),
-                                    "provisioningState", json_string("Updating"));
+                json_object_set_new(json_object_get(res->body, "properties"), "provisioningState",
+                                    json_string("Updating"));
                 json_decref(final);
                 k = args && res->body ? rp_db_res_put(reg->db, res) : -ENOMEM;
                 if (k >= 0)
@@ -553,8 +595,8 @@ void rp_h_disk_delete(rp_arm_req *r)
         RP_COMPUTE_MODEL_LOCK();
         _cleanup_(rp_resource_freep) rp_resource *res = NULL;
         rp_region *reg;
-        _cleanup_free_ char *id = rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute",
-                                                 "disks", r->cap[2], NULL);
+        _cleanup_free_ char *id =
+                rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute", "disks", r->cap[2], NULL);
         _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
         int k = key ? rp_service_find(r->svc, key, &reg, &res) : -ENOENT;
         if (k == -ENOENT) {
@@ -570,8 +612,8 @@ void rp_h_disk_delete(rp_arm_req *r)
         const char *vm = json_string_value(json_object_get(res->body, "managedBy"));
         if (vm) {
                 rp_arm_reply_error(r, RP_EC_DISK_ATTACHED, NULL,
-                                   "Disk '%s' is attached to VM '%s'. Detach it first.",
-                                   r->cap[2], vm);
+                                   "Disk '%s' is attached to VM '%s'. Detach it first.", r->cap[2],
+                                   vm);
                 return;
         }
         const char *access = internal_str(res, "access");

@@ -13,22 +13,21 @@
 
 static char *rp_key_of(rp_arm_req *r)
 {
-        _cleanup_free_ char *id = rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute",
-                                                 "restorePointCollections", r->cap[2],
-                                                 "restorePoints", r->cap[3], NULL);
+        _cleanup_free_ char *id =
+                rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute", "restorePointCollections",
+                               r->cap[2], "restorePoints", r->cap[3], NULL);
         return id ? rp_arm_id_key(id) : NULL;
 }
 
 /* Load the restore point of the path (cap[0..3]); replies on failure. */
 static bool being_deleted(const rp_resource *res)
 {
-        return rp_streq(json_string_value(rp_json_get_path(res->body,
-                                                           "properties.provisioningState")),
-                        "Deleting");
+        return rp_streq(
+                json_string_value(rp_json_get_path(res->body, "properties.provisioningState")),
+                "Deleting");
 }
 
-static int parent_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret_rp,
-                       bool *ret_deleting)
+static int parent_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret_rp, bool *ret_deleting)
 {
         _cleanup_(rp_resource_freep) rp_resource *rpc = NULL;
         rp_region *reg;
@@ -40,8 +39,9 @@ static int parent_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret_rp,
         int k = key ? rp_db_res_get(reg->db, key, ret_rp) : -ENOENT;
         if (k == -ENOENT) {
                 _cleanup_free_ char *name = rp_asprintf("%s/%s", r->cap[2], r->cap[3]);
-                rp_compute_reply_not_found(r, "Microsoft.Compute/restorePointCollections/"
-                                              "restorePoints",
+                rp_compute_reply_not_found(r,
+                                           "Microsoft.Compute/restorePointCollections/"
+                                           "restorePoints",
                                            name ? name : r->cap[3], r->cap[1]);
                 return k;
         }

@@ -130,9 +130,9 @@ static int vm_release_disks(rp_region *reg, const json_t *vm)
                 if (!key || rp_db_res_get(reg->db, key, &disk) < 0)
                         continue;
                 if (opt && strcasecmp(opt, "Delete") == 0) {
-                        int k = disk_remove(reg, disk->key,
-                                            json_string_value(
-                                                    json_object_get(disk->internal, "uuid")));
+                        int k = disk_remove(
+                                reg, disk->key,
+                                json_string_value(json_object_get(disk->internal, "uuid")));
                         if (k < 0)
                                 r = k;
                         continue;
@@ -190,8 +190,7 @@ int rp_job_group_delete(rp_service *svc, rp_region *home, rp_operation *op)
                         return r;
                 if (n_rpcs > 0) {
                         _cleanup_(rp_operation_freep) rp_operation *gc = NULL;
-                        r = rp_arm_op_create(svc, reg, "admin", "region.gc", NULL, NULL, true,
-                                             &gc);
+                        r = rp_arm_op_create(svc, reg, "admin", "region.gc", NULL, NULL, true, &gc);
                         if (r < 0)
                                 return r;
                 }

@@ -32,9 +32,8 @@ static json_t *status_json(rp_arm_req *r, const rp_operation *op)
 {
         char t[RP_RFC3339_LEN];
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:f}", "id", r->http->path, "name", op->id,
-                              "status", op->status,
-                              "startTime", rp_time_format(op->start, t), "percentComplete",
-                              op->percent);
+                              "status", op->status, "startTime", rp_time_format(op->start, t),
+                              "percentComplete", op->percent);
         if (!o)
                 return NULL;
         if (op->end)
@@ -75,8 +74,8 @@ static int load_op(rp_arm_req *r, rp_region *reg, const char *id, rp_operation *
                 k = -ENOENT;
         }
         if (k == -ENOENT)
-                rp_arm_reply_error(r, RP_EC_NOT_FOUND, NULL,
-                                   "The operation '%s' was not found.", id);
+                rp_arm_reply_error(r, RP_EC_NOT_FOUND, NULL, "The operation '%s' was not found.",
+                                   id);
         else if (k < 0)
                 rp_arm_reply_internal(r, k, "operation lookup");
         return k;

@@ -133,8 +133,8 @@ int rp_compute_restore_image(rp_region *reg, rp_resource *drp, const char *path,
                 rp_disk_image_unref(img);
         }
         if (k < 0)
-                log_warning_errno(k, "restoring '%s' into '%s' failed at chunk %" PRIu64,
-                                  drp->id, path, bad);
+                log_warning_errno(k, "restoring '%s' into '%s' failed at chunk %" PRIu64, drp->id,
+                                  path, bad);
         return k;
 }
 

@@ -17,6 +17,11 @@
 
 const rp_route rp_compute_routes[] = {
         { "GET", "/health", NOV, RP_ROUTE_NOAUTH, rp_h_health, "Health" },
+        /* the peer protocol (signed with the pair key, docs/PEER-PROTOCOL.md) */
+        { "GET", "/peer/v1/diskRestorePoints/manifest", NOV, RP_ROUTE_NOAUTH, rp_h_peer_manifest,
+          "Peer_Manifest" },
+        { "POST", "/peer/v1/chunks", NOV, RP_ROUTE_NOAUTH, rp_h_peer_chunks, "Peer_Chunks" },
+        { "POST", "/peer/v1/source/{}", NOV, RP_ROUTE_NOAUTH, rp_h_peer_source, "Peer_Source" },
         { "POST", "/admin/regions/{}/scrub", NOV, 0, rp_h_admin_scrub, "Admin_Scrub" },
         { "POST", "/admin/regions/{}/gc", NOV, 0, rp_h_admin_gc, "Admin_GC" },
         { "GET", "/subscriptions", SUBS, 0, rp_h_subscriptions_list, "Subscriptions_List" },
@@ -28,8 +33,7 @@ const rp_route rp_compute_routes[] = {
         { "HEAD", RG, RES, 0, rp_h_group_head, "ResourceGroups_CheckExistence" },
         { "PATCH", RG, RES, J, rp_h_group_patch, "ResourceGroups_Update" },
         { "DELETE", RG, RES, 0, rp_h_group_delete, "ResourceGroups_Delete" },
-        { "GET", SUB "/operationresults/{}", NOV, 0, rp_h_group_opresult,
-          "OperationResults_Get" },
+        { "GET", SUB "/operationresults/{}", NOV, 0, rp_h_group_opresult, "OperationResults_Get" },
         { "GET", SUB "/providers/Microsoft.Resources/operations/{}", NOV, 0, rp_h_group_opresult,
           "Operations_Get" },
         { "GET", SUB MC "/locations/{}/operations/{}", NOV, 0, rp_h_operation_get,
@@ -64,8 +68,7 @@ const rp_route rp_compute_routes[] = {
         { "GET", RG MC "/disks/{}", DSK, 0, rp_h_disk_get, "Disks_Get" },
         { "PATCH", RG MC "/disks/{}", DSK, J, rp_h_disk_patch, "Disks_Update" },
         { "DELETE", RG MC "/disks/{}", DSK, 0, rp_h_disk_delete, "Disks_Delete" },
-        { "POST", RG MC "/disks/{}/beginGetAccess", DSK, J, rp_h_disk_grant,
-          "Disks_GrantAccess" },
+        { "POST", RG MC "/disks/{}/beginGetAccess", DSK, J, rp_h_disk_grant, "Disks_GrantAccess" },
         { "POST", RG MC "/disks/{}/endGetAccess", DSK, 0, rp_h_disk_revoke, "Disks_RevokeAccess" },
         /* virtual machines */
         { "GET", SUB MC "/virtualMachines", CMP, 0, rp_h_vm_list_sub, "VirtualMachines_ListAll" },
@@ -73,8 +76,7 @@ const rp_route rp_compute_routes[] = {
         { "PUT", RG MC "/virtualMachines/{}", CMP, J, rp_h_vm_put,
           "VirtualMachines_CreateOrUpdate" },
         { "GET", RG MC "/virtualMachines/{}", CMP, 0, rp_h_vm_get, "VirtualMachines_Get" },
-        { "DELETE", RG MC "/virtualMachines/{}", CMP, 0, rp_h_vm_delete,
-          "VirtualMachines_Delete" },
+        { "DELETE", RG MC "/virtualMachines/{}", CMP, 0, rp_h_vm_delete, "VirtualMachines_Delete" },
         /* restore point collections, restore points, disk restore points */
         { "GET", SUB MC "/restorePointCollections", CMP, 0, rp_h_rpc_list_sub,
           "RestorePointCollections_ListAll" },
@@ -92,12 +94,12 @@ const rp_route rp_compute_routes[] = {
           "RestorePoints_Create" },
         { "GET", RG MC "/restorePointCollections/{}/restorePoints/{}", CMP, 0, rp_h_rp_get,
           "RestorePoints_Get" },
-        { "DELETE", RG MC "/restorePointCollections/{}/restorePoints/{}", CMP, 0,
-          rp_h_rp_delete, "RestorePoints_Delete" },
+        { "DELETE", RG MC "/restorePointCollections/{}/restorePoints/{}", CMP, 0, rp_h_rp_delete,
+          "RestorePoints_Delete" },
         { "GET", RG MC "/restorePointCollections/{}/restorePoints/{}/diskRestorePoints", DSK, 0,
           rp_h_drp_list, "DiskRestorePoint_ListByRestorePoint" },
-        { "GET", RG MC "/restorePointCollections/{}/restorePoints/{}/diskRestorePoints/{}", DSK,
-          0, rp_h_drp_get, "DiskRestorePoint_Get" },
+        { "GET", RG MC "/restorePointCollections/{}/restorePoints/{}/diskRestorePoints/{}", DSK, 0,
+          rp_h_drp_get, "DiskRestorePoint_Get" },
         { "POST",
           RG MC "/restorePointCollections/{}/restorePoints/{}/diskRestorePoints/{}/beginGetAccess",
           DSK, J, rp_h_drp_grant, "DiskRestorePoint_GrantAccess" },
@@ -114,17 +116,13 @@ const rp_route rp_compute_routes[] = {
 const size_t rp_compute_n_routes = ELEMENTSOF(rp_compute_routes);
 
 const rp_job_kind rp_compute_job_kinds[] = {
-        { "disk.delete", rp_job_disk_delete },
-        { "disk.copy", rp_job_disk_copy },
-        { "vm.delete", rp_job_vm_delete },
-        { "group.delete", rp_job_group_delete },
-        { "rp.capture", rp_job_rp_capture },
-        { "rp.delete", rp_job_rp_delete },
-        { "rpc.delete", rp_job_rpc_delete },
-        { "disk.restore", rp_job_disk_restore },
-        { "region.gc", rp_job_region_gc },
-        { "rp.copy", rp_job_rp_copy },
-        { "drp.replicate", rp_job_drp_replicate },
+        { "disk.delete", rp_job_disk_delete },     { "disk.copy", rp_job_disk_copy },
+        { "vm.delete", rp_job_vm_delete },         { "group.delete", rp_job_group_delete },
+        { "rp.capture", rp_job_rp_capture },       { "rp.delete", rp_job_rp_delete },
+        { "rpc.delete", rp_job_rpc_delete },       { "disk.restore", rp_job_disk_restore },
+        { "region.gc", rp_job_region_gc },         { "rp.copy", rp_job_rp_copy },
+        { "drp.replicate", rp_job_drp_replicate }, { "rp.pull", rp_job_rp_pull },
+        { "hold.release", rp_job_hold_release },
 };
 const size_t rp_compute_n_job_kinds = ELEMENTSOF(rp_compute_job_kinds);
 

@@ -18,9 +18,8 @@
 
 static char *rp_id(rp_arm_req *r)
 {
-        return rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute",
-                              "restorePointCollections", r->cap[2], "restorePoints", r->cap[3],
-                              NULL);
+        return rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute", "restorePointCollections",
+                              r->cap[2], "restorePoints", r->cap[3], NULL);
 }
 
 static json_t *instance_view(rp_resource *rp)
@@ -33,17 +32,17 @@ static json_t *instance_view(rp_resource *rp)
         if (rp_streq(state, "Succeeded"))
                 json_array_append_new(statuses,
                                       rp_compute_status("ProvisioningState/succeeded", "Info",
-                                                   "Provisioning succeeded", NULL, time));
+                                                        "Provisioning succeeded", NULL, time));
         else if (rp_streq(state, "Failed"))
                 json_array_append_new(statuses,
                                       rp_compute_status("ProvisioningState/failed", "Error",
-                                                   "Provisioning failed", msg, time));
+                                                        "Provisioning failed", msg, time));
         else if (rp_streq(state, "Deleting"))
                 json_array_append_new(statuses, rp_compute_status("ProvisioningState/deleting",
-                                                             "Info", "Deleting", NULL, time));
+                                                                  "Info", "Deleting", NULL, time));
         else
                 json_array_append_new(statuses, rp_compute_status("ProvisioningState/creating",
-                                                             "Info", "Creating", NULL, time));
+                                                                  "Info", "Creating", NULL, time));
         json_t *disks = json_array();
         size_t i;
         json_t *d;
@@ -56,14 +55,14 @@ static json_t *instance_view(rp_resource *rp)
                         disks,
                         json_pack("{s:s, s:{s:o, s:i}}", "id", drp, "replicationStatus", "status",
                                   ok ? rp_compute_status("ReplicationState/succeeded", "Info",
-                                                    "Succeeded", NULL, NULL)
-                                     : rp_compute_status(rp_streq(state, "Failed")
-                                                            ? "ReplicationState/failed"
-                                                            : "ReplicationState/inProgress",
-                                                    rp_streq(state, "Failed") ? "Error" : "Info",
-                                                    rp_streq(state, "Failed") ? "Failed"
-                                                                              : "In progress",
-                                                    rp_streq(state, "Failed") ? msg : NULL, NULL),
+                                                         "Succeeded", NULL, NULL)
+                                     : rp_compute_status(
+                                               rp_streq(state, "Failed")
+                                                       ? "ReplicationState/failed"
+                                                       : "ReplicationState/inProgress",
+                                               rp_streq(state, "Failed") ? "Error" : "Info",
+                                               rp_streq(state, "Failed") ? "Failed" : "In progress",
+                                               rp_streq(state, "Failed") ? msg : NULL, NULL),
                                   "completionPercent", ok ? 100 : 0));
         }
         return json_pack("{s:o, s:o}", "diskRestorePoints", disks, "statuses", statuses);
@@ -82,10 +81,9 @@ json_t *rp_compute_rp_present(const char *api_version, rp_resource *rp, bool wit
                 const char *state = json_string_value(json_object_get(p, "provisioningState"));
                 json_t *det = json_pack(
                         "{s:O?, s:I, s:s, s:s?}", "creationTime", t, "totalUsedSizeInBytes",
-                        (json_int_t)json_integer_value(json_object_get(rp->internal,
-                                                                       "added_bytes")),
-                        "statusCode", rp_streq(state, "Failed") ? "Failed" : "OK",
-                        "statusMessage",
+                        (json_int_t)json_integer_value(
+                                json_object_get(rp->internal, "added_bytes")),
+                        "statusCode", rp_streq(state, "Failed") ? "Failed" : "OK", "statusMessage",
                         json_string_value(rp_json_get_path(rp->internal, "error.message")));
                 json_object_set_new(p, "provisioningDetails", det);
                 json_object_del(p, "timeCreated");
@@ -123,13 +121,8 @@ static json_t *request_shape(const json_t *exclude, const char *mode, const char
         return json_pack("{s:o, s:s?, s:s?}", "exclude", ids, "mode", mode, "source", source_rp);
 }
 
-struct vm_points {
-        const char *vm_key;
-        size_t total;
-        bool creating;
-};
-
-static int count_points(rp_region *reg, const char *sub, struct vm_points *c)
+int rp_compute_vm_points(rp_region *reg, const char *sub, const char *vm_key, size_t *ret_total,
+                         bool *ret_creating)
 {
         rp_resource **list = NULL;
         size_t n = 0;
@@ -137,15 +130,17 @@ static int count_points(rp_region *reg, const char *sub, struct vm_points *c)
         int k = rp_db_res_list(reg->db, &f, &list, &n);
         if (k < 0)
                 return k;
+        *ret_total = 0;
+        *ret_creating = false;
         for (size_t i = 0; i < n; i++) {
                 const char *vk = json_string_value(json_object_get(list[i]->internal, "vm_key"));
-                if (!rp_streq(vk, c->vm_key))
+                if (!rp_streq(vk, vm_key))
                         continue;
-                c->total++;
+                (*ret_total)++;
                 const char *st = json_string_value(
                         rp_json_get_path(list[i]->body, "properties.provisioningState"));
                 if (rp_streq(st, "Creating"))
-                        c->creating = true;
+                        *ret_creating = true;
         }
         rp_resource_list_free(list, n);
         return 0;
@@ -173,8 +168,7 @@ void rp_h_rp_put(rp_arm_req *r)
                 _cleanup_(rp_arm_id_freep) rp_arm_id *pid = NULL;
                 if (!json_is_object(e) || !id || rp_arm_id_parse(id, &pid) < 0 ||
                     !rp_arm_id_is_type(pid, "Microsoft.Compute/disks")) {
-                        rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER,
-                                           "properties.excludeDisks",
+                        rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER, "properties.excludeDisks",
                                            "excludeDisks[%zu] must be {\"id\": <managed disk "
                                            "id>}.",
                                            i);
@@ -227,8 +221,7 @@ void rp_h_rp_put(rp_arm_req *r)
                         rp_json_get_path(cur->body, "properties.provisioningState"));
                 if (rp_streq(st, "Deleting")) {
                         rp_arm_reply_error(r, RP_EC_CONFLICT, NULL,
-                                           "The restore point '%s' is being deleted.",
-                                           r->cap[3]);
+                                           "The restore point '%s' is being deleted.", r->cap[3]);
                         return;
                 }
                 if (!json_equal(shape, json_object_get(cur->internal, "request"))) {
@@ -246,8 +239,7 @@ void rp_h_rp_put(rp_arm_req *r)
         bool copy = vm_id && rp_arm_id_parse(vm_id, &src_id) >= 0 &&
                     rp_arm_id_is_type(src_id, "Microsoft.Compute/restorePointCollections");
         if (copy != (source_rp != NULL)) {
-                rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER,
-                                   "properties.sourceRestorePoint.id",
+                rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER, "properties.sourceRestorePoint.id",
                                    copy ? "The collection's source is a collection: a restore "
                                           "point in it is a copy and needs "
                                           "sourceRestorePoint.id."
@@ -259,6 +251,13 @@ void rp_h_rp_put(rp_arm_req *r)
                 rp_compute_rp_copy_create(r, reg, rpc, id, source_rp, shape);
                 return;
         }
+        const char *vm_loc =
+                json_string_value(rp_json_get_path(rpc->body, "properties.source.location"));
+        if (vm_loc && !rp_streq(vm_loc, reg->name)) {
+                /* the VM is in another region: it cuts there, this region pulls */
+                rp_compute_rp_pull_create(r, reg, rpc, id, vm_id, exclude, mode, shape);
+                return;
+        }
         _cleanup_free_ char *vm_key = vm_id ? rp_arm_id_key(vm_id) : NULL;
         _cleanup_(rp_resource_freep) rp_resource *vm = NULL;
         if (!vm_key || rp_db_res_get(reg->db, vm_key, &vm) < 0) {
@@ -267,17 +266,18 @@ void rp_h_rp_put(rp_arm_req *r)
                                    rp_strempty(vm_id));
                 return;
         }
-        struct vm_points c = { .vm_key = vm_key };
-        k = count_points(reg, rpc->sub, &c);
+        size_t total = 0;
+        bool creating = false;
+        k = rp_compute_vm_points(reg, rpc->sub, vm_key, &total, &creating);
         if (k < 0) {
                 rp_arm_reply_internal(r, k, "restore point count");
                 return;
         }
-        if (c.creating) {
+        if (creating) {
                 rp_arm_reply_error(r, RP_EC_VM_RP_CONCURRENT, NULL, NULL);
                 return;
         }
-        if (c.total >= MAX_POINTS_PER_VM) {
+        if (total >= MAX_POINTS_PER_VM) {
                 rp_arm_reply_error(r, RP_EC_OPERATION_NOT_ALLOWED, NULL,
                                    "The VM '%s' already has %d restore points, the most "
                                    "allowed. Delete some first.",
@@ -305,10 +305,10 @@ void rp_h_rp_put(rp_arm_req *r)
         _cleanup_(rp_operation_freep) rp_operation *op = NULL;
         k = rp_db_res_put(reg->db, res);
         if (k >= 0)
-                k = rp_arm_op_create(r->svc, reg, res->sub, "rp.capture", res->key,
-                                     json_pack("{s:s}", "api_version",
-                                               r->api_version ? r->api_version : ""),
-                                     true, &op);
+                k = rp_arm_op_create(
+                        r->svc, reg, res->sub, "rp.capture", res->key,
+                        json_pack("{s:s}", "api_version", r->api_version ? r->api_version : ""),
+                        true, &op);
         if (k < 0) {
                 rp_arm_reply_internal(r, k, "restore point create");
                 return;
@@ -355,7 +355,9 @@ void rp_h_rp_get(rp_arm_req *r)
                 return;
         json_t *o = rp_compute_rp_present(r->api_version, rp, expand != NULL);
         /* a copy's instance view is its replication progress, from its disk restore points */
-        if (o && expand && json_is_true(json_object_get(rp->internal, "copy")))
+        if (o && expand &&
+            (json_is_true(json_object_get(rp->internal, "copy")) ||
+             json_object_get(rp->internal, "pull")))
                 json_object_set_new(json_object_get(o, "properties"), "instanceView",
                                     rp_compute_copy_instance_view(reg, rp));
         rp_arm_reply_json(r, 200, o);
@@ -376,8 +378,7 @@ int rp_compute_rps_check_no_sas(rp_arm_req *r, rp_region *reg, const char *rpc_k
         for (size_t i = 0; i < n; i++) {
                 const char *access =
                         json_string_value(json_object_get(list[i]->internal, "access"));
-                if (strncmp(list[i]->key, rpc_key, pl) != 0 || !access ||
-                    rp_streq(access, "None"))
+                if (strncmp(list[i]->key, rpc_key, pl) != 0 || !access || rp_streq(access, "None"))
                         continue;
                 rp_arm_reply_error(r, RP_EC_DRP_USED_BY_CUSTOMER, NULL,
                                    "The disk restore point '%s' has an active SAS: call "
@@ -420,8 +421,7 @@ void rp_h_rp_delete(rp_arm_req *r)
         _cleanup_(rp_operation_freep) rp_operation *op = NULL;
         k = rp_db_res_put(reg->db, rp);
         if (k >= 0)
-                k = rp_arm_op_create(r->svc, reg, rp->sub, "rp.delete", rp->key, NULL, true,
-                                     &op);
+                k = rp_arm_op_create(r->svc, reg, rp->sub, "rp.delete", rp->key, NULL, true, &op);
         if (k < 0) {
                 rp_arm_reply_internal(r, k, "restore point delete");
                 return;

@@ -39,6 +39,13 @@ static int rp_remove(rp_region *reg, const char *rp_key)
         rp_resource_list_free(list, n);
         if (k < 0)
                 return k;
+        /* a point pulled from another region lets its hold there go */
+        _cleanup_(rp_resource_freep) rp_resource *rp = NULL;
+        if (rp_db_res_get(reg->db, rp_key, &rp) == 0) {
+                k = rp_compute_pull_forget(reg, rp);
+                if (k < 0)
+                        return k;
+        }
         k = rp_db_res_delete(reg->db, rp_key);
         return k < 0 ? k : 0;
 }

@@ -15,8 +15,8 @@
 
 static char *rpc_id(rp_arm_req *r)
 {
-        return rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute",
-                              "restorePointCollections", r->cap[2], NULL);
+        return rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute", "restorePointCollections",
+                              r->cap[2], NULL);
 }
 
 int rp_compute_rpc_load(rp_arm_req *r, rp_region **ret_reg, rp_resource **ret)
@@ -52,51 +52,42 @@ static int rpc_source(rp_arm_req *r, const char *source_id, rp_region *reg, json
                                    source_id);
                 return -EINVAL;
         }
-        if (is_rpc) {
-                /* a collection that receives copies of another collection's points */
-                _cleanup_free_ char *ckey = rp_arm_id_key(source_id);
-                _cleanup_(rp_resource_freep) rp_resource *src = NULL;
-                rp_region *creg = NULL;
-                int k = ckey ? rp_service_find(r->svc, ckey, &creg, &src) : -ENOMEM;
-                if (k == -ENOENT) {
-                        rp_arm_reply_error(r, RP_EC_RESOURCE_NOT_FOUND, "properties.source.id",
-                                           "The Resource '%s/%s' under resource group '%s' was "
-                                           "not found.",
-                                           RPC_DISPLAY, rp_arm_id_name(sid),
-                                           rp_strempty(sid->resource_group));
-                        return k;
-                }
-                if (k < 0) {
-                        rp_arm_reply_internal(r, k, "source lookup");
-                        return k;
-                }
-                *ret_source = json_pack("{s:s, s:s}", "id", src->id, "location", creg->name);
-                return *ret_source ? 0 : -ENOMEM;
+        const char *op = is_rpc ? "rpc.get" : "vm.get";
+        /* the VM may be in this region, another one of this process, or a peer's: its
+         * region answers */
+        _cleanup_json_ json_t *req = json_pack("{s:s}", "id", source_id);
+        rp_source_reply rep;
+        /* hosted here (any of this process's regions answers for all of them) */
+        int k = req ? rp_source_handle(r->svc, op, req, &rep) : -ENOMEM;
+        if (k == -EREMOTE && rep.ec == RP_EC_RESOURCE_NOT_FOUND && r->svc->remote_call) {
+                rp_source_reply_done(&rep);
+                k = rp_source_call(r->svc, NULL, op, req, &rep);
         }
-        _cleanup_free_ char *key = rp_arm_id_key(source_id);
-        _cleanup_(rp_resource_freep) rp_resource *vm = NULL;
-        rp_region *vreg = NULL;
-        int k = key ? rp_service_find(r->svc, key, &vreg, &vm) : -ENOMEM;
-        if (k == -ENOENT) {
+        if (k == -EREMOTE && rep.ec == RP_EC_RESOURCE_NOT_FOUND) {
+                rp_source_reply_done(&rep);
                 rp_arm_reply_error(r, RP_EC_RESOURCE_NOT_FOUND, "properties.source.id",
-                                   "The Resource 'Microsoft.Compute/virtualMachines/%s' under "
-                                   "resource group '%s' was not found.",
+                                   "The Resource '%s/%s' under resource group '%s' was not "
+                                   "found.",
+                                   is_rpc ? RPC_DISPLAY : "Microsoft.Compute/virtualMachines",
                                    rp_arm_id_name(sid), rp_strempty(sid->resource_group));
-                return k;
+                return -ENOENT;
         }
         if (k < 0) {
-                rp_arm_reply_internal(r, k, "source lookup");
+                if (k == -EREMOTE)
+                        rp_arm_reply_error(r, rep.ec, "properties.source.id", "%s",
+                                           rp_strempty(rep.message));
+                else
+                        rp_arm_reply_error(r, RP_EC_SERVICE_UNAVAILABLE, "properties.source.id",
+                                           "The region of the source VM could not be reached: "
+                                           "%s.",
+                                           strerror(-k));
+                rp_source_reply_done(&rep);
                 return k;
         }
-        if (vreg != reg) {
-                rp_arm_reply_error(r, RP_EC_INVALID_PARAMETER, "properties.source.id",
-                                   "The source VM is in region '%s' and the collection in '%s'. "
-                                   "Restore point collections in another region than their "
-                                   "source are not supported yet.",
-                                   vreg->name, reg->name);
-                return -EINVAL;
-        }
-        *ret_source = json_pack("{s:s, s:s}", "id", vm->id, "location", vreg->name);
+        (void)reg;
+        *ret_source = json_pack("{s:O, s:O}", "id", json_object_get(rep.body, "id"), "location",
+                                json_object_get(rep.body, "location"));
+        rp_source_reply_done(&rep);
         return *ret_source ? 0 : -ENOMEM;
 }
 
@@ -113,8 +104,8 @@ void rp_h_rpc_put(rp_arm_req *r)
                 { "properties.source.id", RP_JSON_STRING, false, &source_id },
                 RP_JSON_SPEC_END,
         };
-        if (rp_compute_check_name(r, RPC_DISPLAY, r->cap[2]) < 0 ||
-            rp_compute_parse(r, spec) < 0 || rp_compute_check_tags(r, tags) < 0 ||
+        if (rp_compute_check_name(r, RPC_DISPLAY, r->cap[2]) < 0 || rp_compute_parse(r, spec) < 0 ||
+            rp_compute_check_tags(r, tags) < 0 ||
             rp_compute_require_group(r, r->cap[0], r->cap[1], NULL) < 0)
                 return;
         rp_region *reg;
@@ -144,14 +135,12 @@ void rp_h_rpc_put(rp_arm_req *r)
                         return;
                 }
                 if (source_id && !rp_arm_id_equal(source_id, rp_strempty(cur_src))) {
-                        rp_arm_reply_error(r, RP_EC_OPERATION_NOT_ALLOWED,
-                                           "properties.source.id",
+                        rp_arm_reply_error(r, RP_EC_OPERATION_NOT_ALLOWED, "properties.source.id",
                                            "Changing property 'source.id' of a restore point "
                                            "collection is not allowed: only tags may change.");
                         return;
                 }
-                json_object_set_new(cur->body, "tags",
-                                    tags ? json_deep_copy(tags) : json_object());
+                json_object_set_new(cur->body, "tags", tags ? json_deep_copy(tags) : json_object());
                 k = rp_db_res_put(reg->db, cur);
                 if (k < 0) {
                         rp_arm_reply_internal(r, k, "collection write");
@@ -173,10 +162,9 @@ void rp_h_rpc_put(rp_arm_req *r)
                 id, "microsoft.compute/restorepointcollections", r->cap[0], r->cap[1]);
         if (res)
                 res->body = json_pack("{s:s, s:s, s:s, s:s, s:o, s:{s:o, s:o, s:s}}", "id", id,
-                                      "name", r->cap[2], "type", RPC_DISPLAY, "location",
-                                      reg->name, "tags",
-                                      tags ? json_deep_copy(tags) : json_object(), "properties",
-                                      "source", source, "restorePointCollectionId",
+                                      "name", r->cap[2], "type", RPC_DISPLAY, "location", reg->name,
+                                      "tags", tags ? json_deep_copy(tags) : json_object(),
+                                      "properties", "source", source, "restorePointCollectionId",
                                       rp_compute_guid(), "provisioningState", "Succeeded");
         else
                 json_decref(source);
@@ -219,7 +207,8 @@ void rp_h_rpc_get(rp_arm_req *r)
                 }
                 json_t *arr = json_array();
                 for (size_t i = 0; i < n; i++)
-                        json_array_append_new(arr, rp_compute_rp_present(r->api_version, list[i], false));
+                        json_array_append_new(
+                                arr, rp_compute_rp_present(r->api_version, list[i], false));
                 rp_resource_list_free(list, n);
                 json_object_set_new(json_object_get(o, "properties"), "restorePoints", arr);
         }
@@ -243,7 +232,8 @@ void rp_h_rpc_patch(rp_arm_req *r)
         rp_region *reg;
         if (rp_compute_rpc_load(r, &reg, &res) < 0)
                 return;
-        const char *cur_src = json_string_value(rp_json_get_path(res->body, "properties.source.id"));
+        const char *cur_src =
+                json_string_value(rp_json_get_path(res->body, "properties.source.id"));
         if (source_id && !rp_arm_id_equal(source_id, rp_strempty(cur_src))) {
                 rp_arm_reply_error(r, RP_EC_OPERATION_NOT_ALLOWED, "properties.source.id",
                                    "Changing property 'source.id' of a restore point collection "

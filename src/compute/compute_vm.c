@@ -27,8 +27,8 @@ typedef struct vm_disk {
         int64_t lun;        /* -1 for the OS disk */
         bool create_empty;
         rp_resource *restore_from; /* createOption Restore: the disk restore point */
-        rp_resource *disk;  /* existing disk (Attach), or the new one (Empty) */
-        char *image_path;   /* image created for an Empty disk (removed on failure) */
+        rp_resource *disk;         /* existing disk (Attach), or the new one (Empty) */
+        char *image_path;          /* image created for an Empty disk (removed on failure) */
 } vm_disk;
 
 static void vm_disks_free(vm_disk *d, size_t n, bool remove_images)
@@ -73,19 +73,18 @@ static json_t *vm_present(rp_arm_req *r, rp_resource *res)
                 size_t i;
                 json_t *d;
                 json_array_foreach(all, i, d)
-                        json_array_append_new(
-                                disks,
-                                json_pack("{s:O?, s:[{s:s, s:s, s:s, s:O}]}", "name",
-                                          json_object_get(d, "name"), "statuses", "code",
-                                          "ProvisioningState/succeeded", "level", "Info",
-                                          "displayStatus", "Provisioning succeeded", "time", now));
+                        json_array_append_new(disks,
+                                              json_pack("{s:O?, s:[{s:s, s:s, s:s, s:O}]}", "name",
+                                                        json_object_get(d, "name"), "statuses",
+                                                        "code", "ProvisioningState/succeeded",
+                                                        "level", "Info", "displayStatus",
+                                                        "Provisioning succeeded", "time", now));
                 json_decref(all);
                 json_object_set_new(
                         props, "instanceView",
                         json_pack("{s:O?, s:o, s:[{s:s, s:s, s:s, s:O}, {s:s, s:s, s:s}]}",
-                                  "computerName",
-                                  rp_json_get_path(props, "osProfile.computerName"), "disks",
-                                  disks, "statuses", "code", "ProvisioningState/succeeded",
+                                  "computerName", rp_json_get_path(props, "osProfile.computerName"),
+                                  "disks", disks, "statuses", "code", "ProvisioningState/succeeded",
                                   "level", "Info", "displayStatus", "Provisioning succeeded",
                                   "time", now, "code", "PowerState/stopped", "level", "Info",
                                   "displayStatus", "VM stopped"));
@@ -128,12 +127,11 @@ static int vm_disk_prepare(rp_arm_req *r, rp_region *reg, const char *vm_key, vm
         const char *path = NULL;
         int k = rp_json_parse(d->entry, spec, &path);
         if (k < 0) {
-                rp_arm_reply_error(r, k == -ENOENT ? RP_EC_INVALID_PARAMETER
-                                                   : RP_EC_INVALID_REQUEST_CONTENT,
-                                   d->target, "%s '%s.%s' of the disk.",
-                                   k == -ENOENT ? "Required parameter is missing:"
-                                                : "Wrong type for",
-                                   d->target, path);
+                rp_arm_reply_error(
+                        r, k == -ENOENT ? RP_EC_INVALID_PARAMETER : RP_EC_INVALID_REQUEST_CONTENT,
+                        d->target, "%s '%s.%s' of the disk.",
+                        k == -ENOENT ? "Required parameter is missing:" : "Wrong type for",
+                        d->target, path);
                 return k;
         }
         if (!is_os && (lun < 0 || lun >= MAX_DATA_DISKS)) {
@@ -217,8 +215,8 @@ static int vm_disk_prepare(rp_arm_req *r, rp_region *reg, const char *vm_key, vm
                 return 0;
         }
         if (strcasecmp(create, "Restore") == 0 && !is_os) {
-                const char *src = json_string_value(rp_json_get_path(d->entry,
-                                                                     "sourceResource.id"));
+                const char *src =
+                        json_string_value(rp_json_get_path(d->entry, "sourceResource.id"));
                 _cleanup_(rp_arm_id_freep) rp_arm_id *sid = NULL;
                 if (!src || rp_arm_id_parse(src, &sid) < 0 ||
                     !rp_arm_id_is_type(sid, "Microsoft.Compute/restorePointCollections/"
@@ -279,16 +277,15 @@ static int vm_disk_create(rp_arm_req *r, rp_region *reg, const char *vm_name, vm
                 if (d->lun < 0)
                         snprintf(gen, sizeof gen, "%.40s_OsDisk_%s", vm_name, hex);
                 else
-                        snprintf(gen, sizeof gen, "%.40s_disk%" PRId64 "_%s", vm_name, d->lun,
-                                 hex);
+                        snprintf(gen, sizeof gen, "%.40s_disk%" PRId64 "_%s", vm_name, d->lun, hex);
                 name = gen;
         }
         _cleanup_free_ char *id =
                 rp_arm_id_make(r->cap[0], r->cap[1], "Microsoft.Compute", "disks", name, NULL);
         if (!id)
                 return -EINVAL;
-        uint64_t bytes = (uint64_t)json_integer_value(json_object_get(d->entry, "diskSizeGB")) *
-                         GIB;
+        uint64_t bytes =
+                (uint64_t)json_integer_value(json_object_get(d->entry, "diskSizeGB")) * GIB;
         if (d->restore_from) {
                 uint64_t drp_size = (uint64_t)json_integer_value(
                         json_object_get(d->restore_from->internal, "size"));
@@ -345,8 +342,8 @@ static json_t *vm_disk_entry(const vm_disk *d)
                             json_string(strcasecmp(create, "Empty") == 0     ? "Empty"
                                         : strcasecmp(create, "Restore") == 0 ? "Restore"
                                                                              : "Attach"));
-        json_object_set_new(e, "name", json_string(json_string_value(
-                                               json_object_get(d->disk->body, "name"))));
+        json_object_set_new(e, "name",
+                            json_string(json_string_value(json_object_get(d->disk->body, "name"))));
         json_t *md = json_object_get(e, "managedDisk");
         if (!json_is_object(md)) {
                 md = json_object();
@@ -488,9 +485,9 @@ void rp_h_vm_put(rp_arm_req *r)
                                    r->cap[2], cur_reg->name, r->cap[1], reg->name);
                 return;
         }
-        if (cur && rp_streq(json_string_value(rp_json_get_path(
-                                    cur->body, "properties.provisioningState")),
-                            "Deleting")) {
+        if (cur &&
+            rp_streq(json_string_value(rp_json_get_path(cur->body, "properties.provisioningState")),
+                     "Deleting")) {
                 rp_arm_reply_error(r, RP_EC_CONFLICT, NULL, "The VM '%s' is being deleted.",
                                    r->cap[2]);
                 return;
@@ -570,16 +567,16 @@ void rp_h_vm_put(rp_arm_req *r)
 
         _cleanup_(rp_resource_freep) rp_resource *vm =
                 cur ? TAKE_PTR(cur) : rp_compute_resource_new(id, RP_TYPE_VM, r->cap[0], r->cap[1]);
-        json_t *old_storage = vm && vm->body ? json_incref(rp_json_get_path(
-                                                       vm->body, "properties.storageProfile"))
-                                             : NULL;
+        json_t *old_storage =
+                vm && vm->body
+                        ? json_incref(rp_json_get_path(vm->body, "properties.storageProfile"))
+                        : NULL;
         bool is_new = !vm || !vm->body;
         if (vm) {
-                json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "id", vm->id, "name",
-                                         r->cap[2], "type", "Microsoft.Compute/virtualMachines",
-                                         "location", reg->name, "tags",
-                                         tags ? json_deep_copy(tags) : json_object(),
-                                         "properties", p);
+                json_t *body = json_pack(
+                        "{s:s, s:s, s:s, s:s, s:o, s:o}", "id", vm->id, "name", r->cap[2], "type",
+                        "Microsoft.Compute/virtualMachines", "location", reg->name, "tags",
+                        tags ? json_deep_copy(tags) : json_object(), "properties", p);
                 p = NULL;
                 if (body && json_object_get(r->body, "zones"))
                         json_object_set(body, "zones", json_object_get(r->body, "zones"));
@@ -599,8 +596,9 @@ void rp_h_vm_put(rp_arm_req *r)
                 rp_arm_reply_internal(r, -ENOMEM, "vm");
                 return;
         }
-        struct vm_apply a = { .reg = reg, .vm = vm, .disks = disks, .n = n,
-                              .old_storage = old_storage };
+        struct vm_apply a = {
+                .reg = reg, .vm = vm, .disks = disks, .n = n, .old_storage = old_storage
+        };
         k = rp_db_run_tx(reg->db, vm_apply_tx, &a);
         json_decref(old_storage);
         vm_disks_free(disks, n, k < 0);

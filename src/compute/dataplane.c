@@ -183,8 +183,7 @@ static int page_write_prepare(rp_arm_req *r)
         bool clear = strcasecmp(mode, "clear") == 0;
         if (!clear && strcasecmp(mode, "update") != 0) {
                 rp_arm_reply_error(r, RP_EC_DATA_INVALID_HEADER, "x-ms-page-write",
-                                   "x-ms-page-write must be 'update' or 'clear', got '%s'.",
-                                   mode);
+                                   "x-ms-page-write must be 'update' or 'clear', got '%s'.", mode);
                 return -EINVAL;
         }
         uint64_t first, last;
@@ -229,8 +228,7 @@ static int page_write_prepare(rp_arm_req *r)
         }
         if (!clear && (!clh || cl != len)) {
                 rp_arm_reply_error(r, RP_EC_DATA_LENGTH_MISMATCH, "Content-Length",
-                                   "Content-Length %s does not match the range length %" PRIu64
-                                   ".",
+                                   "Content-Length %s does not match the range length %" PRIu64 ".",
                                    clh ? clh : "(missing)", len);
                 return -EINVAL;
         }
@@ -326,8 +324,7 @@ void rp_h_data_put(rp_arm_req *r)
         } else {
                 if (w->received != w->last - w->first + 1) {
                         rp_arm_reply_error(r, RP_EC_DATA_LENGTH_MISMATCH, "Content-Length",
-                                           "The body ended after %" PRIu64 " bytes.",
-                                           w->received);
+                                           "The body ended after %" PRIu64 " bytes.", w->received);
                         return;
                 }
                 if (stage_flush(r, w) < 0)
@@ -473,8 +470,9 @@ static ssize_t drp_read_cb(void *p, uint64_t pos, char *out, size_t max)
                 size_t len = 0;
                 int k = rp_store_get(c->store, id, c->buf, RP_CHUNK_SIZE, &len);
                 if (k < 0) {
-                        log_error_errno(k, "reading chunk %" PRIu64 " of a disk restore point "
-                                           "failed",
+                        log_error_errno(k,
+                                        "reading chunk %" PRIu64 " of a disk restore point "
+                                        "failed",
                                         chunk);
                         return -1;
                 }
@@ -521,8 +519,8 @@ void rp_h_data_drp_get(rp_arm_req *r)
                 rp_arm_reply_internal(r, k, "disk restore point lookup");
                 return;
         }
-        json_int_t gen = k < 0 ? -1
-                               : json_integer_value(json_object_get(drp->internal, "generation"));
+        json_int_t gen =
+                k < 0 ? -1 : json_integer_value(json_object_get(drp->internal, "generation"));
         if (gen < 0 || (uint64_t)gen != g.generation) {
                 rp_arm_reply_error(r, RP_EC_DATA_REVOKED, NULL, NULL);
                 return;

@@ -38,20 +38,24 @@ void rp_h_subscription_get(rp_arm_req *r)
         rp_arm_reply_json(r, 200, subscription_json(r, r->cap[0]));
 }
 
+static json_t *location_entry(const char *sub, const char *name, const char *display)
+{
+        return json_pack("{s:s+, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "id", "/subscriptions/",
+                         sub, "name", name, "type", "Region", "displayName", display,
+                         "regionalDisplayName", display, "metadata", "regionType", "Physical",
+                         "regionCategory", "Recommended", "physicalLocation", display);
+}
+
 void rp_h_locations_list(rp_arm_req *r)
 {
         json_t *items = json_array();
-        for (size_t i = 0; items && i < r->svc->n_regions; i++) {
-                rp_region *reg = r->svc->regions[i];
-                json_array_append_new(
-                        items,
-                        json_pack("{s:s+, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "id",
-                                  "/subscriptions/", r->cap[0], "name", reg->name, "type",
-                                  "Region", "displayName", reg->display, "regionalDisplayName",
-                                  reg->display, "metadata", "regionType", "Physical",
-                                  "regionCategory", "Recommended", "physicalLocation",
-                                  reg->display));
-        }
+        for (size_t i = 0; items && i < r->svc->n_regions; i++)
+                json_array_append_new(items, location_entry(r->cap[0], r->svc->regions[i]->name,
+                                                            r->svc->regions[i]->display));
+        const char **peers = NULL;
+        size_t np = rp_compute_peer_regions(r->svc, &peers);
+        for (size_t i = 0; items && i < np; i++)
+                json_array_append_new(items, location_entry(r->cap[0], peers[i], peers[i]));
         if (!items) {
                 rp_arm_reply_internal(r, -ENOMEM, "locations");
                 return;
@@ -110,8 +114,10 @@ void rp_h_group_put(rp_arm_req *r)
         if (rp_compute_check_name(r, "Microsoft.Resources/resourceGroups", r->cap[1]) < 0 ||
             rp_compute_parse(r, spec) < 0 || rp_compute_check_tags(r, tags) < 0)
                 return;
+        /* a group may be in any region of the deployment, this host's or a peer's */
+        const char *region = rp_compute_region_name(r->svc, location);
         rp_region *reg;
-        if (rp_compute_require_region(r, location, &reg) < 0)
+        if (!region && rp_compute_require_region(r, location, &reg) < 0)
                 return;
         _cleanup_free_ char *id = NULL, *key = NULL;
         if (group_key(r, &id, &key) < 0) {
@@ -126,7 +132,7 @@ void rp_h_group_put(rp_arm_req *r)
         }
         if (cur) {
                 const char *curloc = json_string_value(json_object_get(cur->body, "location"));
-                if (rp_service_region(r->svc, location) != rp_service_region(r->svc, curloc)) {
+                if (!rp_streq(region, rp_compute_region_name(r->svc, curloc))) {
                         /* Azure: 409 InvalidResourceGroupLocation, this message. */
                         rp_arm_reply_error(r, RP_EC_INVALID_RG_LOCATION, "location",
                                            "Invalid resource group location '%s'. The Resource "
@@ -151,11 +157,10 @@ void rp_h_group_put(rp_arm_req *r)
                 return;
         }
         json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:o, s:{s:s}}", "id", res->id, "name",
-                                 json_string_value(json_object_get(res->body, "name"))
-                                         ?: r->cap[1],
-                                 "type", "Microsoft.Resources/resourceGroups", "location",
-                                 reg->name, "tags", tags ? json_deep_copy(tags) : json_object(),
-                                 "properties", "provisioningState", "Succeeded");
+                                 json_string_value(json_object_get(res->body, "name")) ?: r->cap[1],
+                                 "type", "Microsoft.Resources/resourceGroups", "location", region,
+                                 "tags", tags ? json_deep_copy(tags) : json_object(), "properties",
+                                 "provisioningState", "Succeeded");
         if (!body) {
                 rp_arm_reply_internal(r, -ENOMEM, "group");
                 return;

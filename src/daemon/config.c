@@ -11,8 +11,8 @@
 #include "util/alloc.h"
 #include "util/fs.h"
 #include "util/limits.h"
-#include "util/log.h"
 #include "util/macro.h"
+#include "util/log.h"
 #include "util/parse.h"
 
 static const char default_text[] =
@@ -115,7 +115,7 @@ static int add_region(rp_config *c, const char *name)
 
 int rp_config_default(rp_config *c)
 {
-        *c = (rp_config){ .threads = 8, .conn_timeout = 120 };
+        *c = (rp_config){ .threads = 8, .conn_timeout = 120, .copy_time_limit = 14 * 86400 };
         int k = rp_config_set_listen(c, "127.0.0.1:8443");
         if (k >= 0)
                 k = set_str(&c->log_level, "info");
@@ -128,6 +128,32 @@ int rp_config_default(rp_config *c)
         if (k >= 0)
                 k = set_str(&c->regions[1].display, "West US");
         return k;
+}
+
+/* copy_bandwidth (MB/s, 0 = none) or copy_max (copies at once) of the copies from @p source. */
+static int set_pair(rp_config *c, const char *source, const char *k, const char *v)
+{
+        uint64_t num;
+        if (rp_parse_u64(v, &num) < 0 || num > 1000000)
+                return -EINVAL;
+        rp_config_pair *p = NULL;
+        for (size_t i = 0; i < c->n_pairs; i++)
+                if (strcmp(c->pairs[i].source, source) == 0)
+                        p = &c->pairs[i];
+        if (!p) {
+                if (c->n_pairs == ELEMENTSOF(c->pairs))
+                        return -E2BIG;
+                p = &c->pairs[c->n_pairs];
+                *p = (rp_config_pair){ .source = rp_strdup(source) };
+                if (!p->source)
+                        return -ENOMEM;
+                c->n_pairs++;
+        }
+        if (strcmp(k, "copy_bandwidth") == 0)
+                p->bytes_per_sec = num * 1000000ull;
+        else
+                p->max_copies = (unsigned)num;
+        return 0;
 }
 
 static char *trim(char *s)
@@ -180,6 +206,7 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
         bool regions_reset = false;
         rp_config_region *cur = NULL;
         rp_hook *hook = NULL;
+        rp_config_peer *peer = NULL;
         bool in_rpd = false;
         int lineno = 0;
         /* strsep, not strtok: blank lines must count, or the line numbers in errors drift. */
@@ -192,8 +219,8 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
                 if (*l == '[') {
                         char *end = strchr(l, ']');
                         if (!end) {
-                                *ret_error = rp_asprintf("%s:%d: unterminated section", path,
-                                                         lineno);
+                                *ret_error =
+                                        rp_asprintf("%s:%d: unterminated section", path, lineno);
                                 return -EINVAL;
                         }
                         if (*trim(end + 1)) {
@@ -206,6 +233,7 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
                         in_rpd = false;
                         cur = NULL;
                         hook = NULL;
+                        peer = NULL;
                         if (strcmp(sec, "rpd") == 0) {
                                 in_rpd = true;
                         } else if (strncmp(sec, "freeze-hook ", 12) == 0) {
@@ -227,6 +255,25 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
                                 hook = &c->hooks[c->n_hooks++];
                                 *hook = (rp_hook){ .name = rp_strdup(hname), .timeout_s = 10 };
                                 if (!hook->name)
+                                        return -ENOMEM;
+                        } else if (strncmp(sec, "peer ", 5) == 0) {
+                                const char *pname = trim(sec + 5);
+                                bool bad = !*pname || strlen(pname) > 32 ||
+                                           c->n_peers == RP_CONFIG_MAX_PEERS;
+                                for (const char *q = pname; *q; q++)
+                                        bad = bad || !(islower((unsigned char)*q) ||
+                                                       isdigit((unsigned char)*q));
+                                for (size_t i = 0; i < c->n_peers; i++)
+                                        bad = bad || strcmp(c->peers[i].name, pname) == 0;
+                                if (bad) {
+                                        *ret_error = rp_asprintf("%s:%d: bad, duplicate or too "
+                                                                 "many peer '%s'",
+                                                                 path, lineno, pname);
+                                        return -EINVAL;
+                                }
+                                peer = &c->peers[c->n_peers++];
+                                *peer = (rp_config_peer){ .name = rp_strdup(pname) };
+                                if (!peer->name)
                                         return -ENOMEM;
                         } else if (strncmp(sec, "region ", 7) == 0) {
                                 if (!regions_reset) {
@@ -278,6 +325,21 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
                                                                     : set_str(&c->log_level, v);
                         else if (strcmp(k, "tls_san") == 0)
                                 r = set_sans(c, v);
+                        else if (strcmp(k, "copy_time_limit") == 0)
+                                r = rp_parse_u64(v, &num) < 0 || num == 0 || num > 3650 * 86400ull
+                                            ? -EINVAL
+                                            : (c->copy_time_limit = num, 0);
+                } else if ((cur || peer) &&
+                           (strcmp(k, "copy_bandwidth") == 0 || strcmp(k, "copy_max") == 0)) {
+                        r = set_pair(c, cur ? cur->name : peer->name, k, v);
+                } else if (peer) {
+                        if (strcmp(k, "url") == 0)
+                                r = strncmp(v, "https://", 8) == 0 ? set_str(&peer->url, v)
+                                                                   : -EINVAL;
+                        else if (strcmp(k, "ca_file") == 0)
+                                r = v[0] == '/' ? set_str(&peer->ca_file, v) : -EINVAL;
+                        else if (strcmp(k, "key_file") == 0)
+                                r = v[0] == '/' ? set_str(&peer->key_file, v) : -EINVAL;
                 } else if (cur) {
                         if (strcmp(k, "display_name") == 0)
                                 r = set_str(&cur->display, v);
@@ -293,8 +355,7 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
                 }
                 if (r < 0) {
                         *ret_error = rp_asprintf("%s:%d: %s '%s'", path, lineno,
-                                                 r == -ENOKEY ? "unknown key" : "bad value for",
-                                                 k);
+                                                 r == -ENOKEY ? "unknown key" : "bad value for", k);
                         return r == -ENOKEY ? -EINVAL : r;
                 }
         }
@@ -309,11 +370,33 @@ int rp_config_load(rp_config *c, const char *path, char **ret_error)
                 *ret_error = rp_asprintf("%s: no region configured", path);
                 return -EINVAL;
         }
+        for (size_t i = 0; i < c->n_peers; i++) {
+                if (!c->peers[i].url || !c->peers[i].key_file) {
+                        *ret_error = rp_asprintf("%s: peer '%s' needs url and key_file", path,
+                                                 c->peers[i].name);
+                        return -EINVAL;
+                }
+                for (size_t j = 0; j < c->n_regions; j++)
+                        if (strcmp(c->regions[j].name, c->peers[i].name) == 0) {
+                                *ret_error = rp_asprintf("%s: region '%s' is both hosted here "
+                                                         "and a peer",
+                                                         path, c->peers[i].name);
+                                return -EINVAL;
+                        }
+        }
         return 0;
 }
 
 void rp_config_done(rp_config *c)
 {
+        for (size_t i = 0; i < c->n_peers; i++) {
+                rp_free(c->peers[i].name);
+                rp_free(c->peers[i].url);
+                rp_free(c->peers[i].ca_file);
+                rp_free(c->peers[i].key_file);
+        }
+        for (size_t i = 0; i < c->n_pairs; i++)
+                rp_free(c->pairs[i].source);
         for (size_t i = 0; i < c->n_hooks; i++) {
                 rp_free(c->hooks[i].name);
                 rp_free(c->hooks[i].vm_id);

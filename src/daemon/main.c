@@ -124,10 +124,60 @@ static void close_service(rp_service *svc)
                 rp_free(reg);
         }
         rp_free(svc->regions);
+        rp_compute_peers_free(svc);
+        rp_compute_copy_limits_free();
         rp_free(svc->known_subs);
         pthread_mutex_destroy(&svc->subs_lock);
         rp_token_key_free(svc->token_key);
         rp_free(svc->data_dir);
+}
+
+/* Peers ([peer NAME]), forwarding, and the copy limits. Logs its failures. */
+static int setup_peers(rp_service *svc, const rp_config *cfg, const char *tls_dir)
+{
+        rp_compute_peer_config pc[RP_CONFIG_MAX_PEERS];
+        char *keys[RP_CONFIG_MAX_PEERS] = { 0 };
+        size_t lens[RP_CONFIG_MAX_PEERS] = { 0 };
+        _cleanup_free_ char *own_ca = rp_asprintf("%s/ca.pem", tls_dir);
+        int k = own_ca ? 0 : -ENOMEM;
+        for (size_t i = 0; k >= 0 && i < cfg->n_peers; i++) {
+                long n = rp_read_file(cfg->peers[i].key_file, RP_MAX_SMALL_FILE, &keys[i]);
+                if (n < 32) {
+                        log_error("peer '%s': key_file '%s' %s", cfg->peers[i].name,
+                                  cfg->peers[i].key_file,
+                                  n < 0 ? "cannot be read" : "is shorter than 32 bytes");
+                        k = -EINVAL;
+                        break;
+                }
+                lens[i] = (size_t)n;
+                pc[i] = (rp_compute_peer_config){
+                        .region = cfg->peers[i].name,
+                        .url = cfg->peers[i].url,
+                        .ca_file = cfg->peers[i].ca_file ? cfg->peers[i].ca_file : own_ca,
+                        .key = (const uint8_t *)keys[i],
+                        .key_len = (size_t)n,
+                };
+        }
+        if (k >= 0)
+                k = rp_compute_peers_init(svc, pc, cfg->n_peers);
+        for (size_t i = 0; i < cfg->n_peers; i++) {
+                if (keys[i])
+                        explicit_bzero(keys[i], lens[i]);
+                rp_free(keys[i]);
+        }
+        if (k < 0) {
+                log_error_errno(k, "cannot set up the peers");
+                return k;
+        }
+        if (cfg->n_peers) {
+                svc->forward = rp_compute_forward;
+                svc->list_more = rp_compute_list_more;
+        }
+        for (size_t i = 0; i < cfg->n_pairs && k >= 0; i++)
+                k = rp_compute_copy_limits(cfg->pairs[i].source, cfg->pairs[i].bytes_per_sec,
+                                           cfg->pairs[i].max_copies);
+        rp_compute_copy_time_limit(cfg->copy_time_limit);
+        return k;
 }
 
 int main(int argc, char **argv)
@@ -259,6 +309,12 @@ int main(int argc, char **argv)
         svc.freeze_hook = run_freeze_hook;
         svc.freeze_hook_data = &cfg;
         svc.stream_body = rp_dataplane_stream_body;
+        svc.idle = rp_compute_pull_idle;
+        k = setup_peers(&svc, &cfg, tls_dir);
+        if (k < 0) {
+                close_service(&svc);
+                return 1;
+        }
 
         /* Block the stop signals before any thread starts, so all inherit the mask. */
         sigset_t mask;
@@ -294,8 +350,8 @@ int main(int argc, char **argv)
                 return 1;
         }
         bool v6 = strchr(cfg.listen_addr, ':') != NULL;
-        _cleanup_free_ char *url = rp_asprintf("https://%s%s%s:%u", v6 ? "[" : "",
-                                               cfg.listen_addr, v6 ? "]" : "", port);
+        _cleanup_free_ char *url = rp_asprintf("https://%s%s%s:%u", v6 ? "[" : "", cfg.listen_addr,
+                                               v6 ? "]" : "", port);
         _cleanup_free_ char *url_path = rp_asprintf("%s/rpd.url", svc.data_dir);
         _cleanup_free_ char *url_line = rp_asprintf("%s\n", url);
         if (!url || !url_path || !url_line ||

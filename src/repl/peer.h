@@ -168,6 +168,18 @@ int rp_peer_http_new(const char *base_url, const char *ca_file, const uint8_t *p
                      size_t key_len, const char *self_region, rp_peer **ret);
 
 /**
+ * A signed JSON call to a peer's @p endpoint ("/peer/v1/source/hold.get"): POST of @p req,
+ * answer a JSON object (the daemon's source operations, compute_source.c). The answer's
+ * signature is checked whatever its status.
+ * @param[out] ret_status the HTTP status of the answer.
+ * @param[out] ret_answer the answer, a new reference.
+ * @return 0 (any status), -EINVAL (not an HTTPS peer), -EPROTO (unsigned or not JSON),
+ *         -EACCES, or a transport error (-ECONNREFUSED, -ETIMEDOUT, ...).
+ */
+int rp_peer_http_call(rp_peer *peer, const char *endpoint, const json_t *req, unsigned *ret_status,
+                      json_t **ret_answer);
+
+/**
  * Change the tunables of a peer made by rp_peer_http_new().
  * @return 0, -EINVAL (not an HTTPS peer, or ids_per_request above RP_PEER_MAX_IDS).
  */

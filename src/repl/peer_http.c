@@ -70,10 +70,13 @@ typedef struct http_req {
         char resp_region[RP_PEER_MAX_REGION + 1];
         char resp_date[RP_PEER_DATE_MAX + 1];
         char resp_sig[RP_PEER_SIG_LEN + 1];
-        size_t first, n; /* ids of a chunk request */
+        size_t first, n;   /* ids of a chunk request */
+        const char *ctype; /* Content-Type of the body (NULL: an id list) */
         char errbuf[CURL_ERROR_SIZE];
         bool started, done;
 } http_req;
+
+static const rp_peer_ops http_ops;
 
 static void set_error(http_peer *hp, const char *fmt, ...) _printf_(2, 3);
 static void set_error(http_peer *hp, const char *fmt, ...)
@@ -214,7 +217,8 @@ static int req_setup(http_peer *hp, http_req *q, const char *method, const char 
             add_header(&q->headers, RP_PEER_HDR_DATE, q->auth.date) < 0 ||
             add_header(&q->headers, RP_PEER_HDR_NONCE, q->auth.nonce) < 0 ||
             add_header(&q->headers, RP_PEER_HDR_SIGNATURE, q->auth.signature) < 0 ||
-            (body && add_header(&q->headers, "Content-Type", RP_PEER_CT_IDS) < 0))
+            (body &&
+             add_header(&q->headers, "Content-Type", q->ctype ? q->ctype : RP_PEER_CT_IDS) < 0))
                 return -ENOMEM;
         struct curl_slist *n = curl_slist_append(q->headers, "Expect:"); /* no 100-continue */
         if (!n)
@@ -506,6 +510,85 @@ static int http_get_manifest(rp_peer *peer, const char *drp_id, uint8_t **ret_da
         *ret_data = c.data;
         *ret_len = c.len;
         *ret_meta = c.meta;
+        return 0;
+}
+
+/* ------------------------------------------------------------------------- JSON calls */
+
+typedef struct call_ctx {
+        const char *endpoint;
+        uint8_t *body;
+        size_t body_len;
+        int result;
+        unsigned status;
+        json_t *answer;
+} call_ctx;
+
+static int call_start(http_peer *hp, http_req *q, void *ud)
+{
+        call_ctx *c = ud;
+        q->ctype = "application/json";
+        uint8_t *b = TAKE_PTR(c->body);
+        return req_start(hp, q, "POST", c->endpoint, NULL, b, c->body_len, RP_PEER_MAX_META);
+}
+
+static int call_finish(http_peer *hp, http_req *q, CURLcode res, void *ud)
+{
+        call_ctx *c = ud;
+        if (res != CURLE_OK) {
+                set_error(hp, "%s: %s", c->endpoint,
+                          q->resp_overflow ? "the answer is too large"
+                          : q->errbuf[0]   ? q->errbuf
+                                           : curl_easy_strerror(res));
+                c->result = q->resp_overflow ? -EPROTO : curl_errno(res);
+                return 0;
+        }
+        long status = 0;
+        curl_easy_getinfo(hp->pool[q->slot], CURLINFO_RESPONSE_CODE, &status);
+        uint8_t sum[32];
+        rp_sha256(q->resp.ptr ? q->resp.ptr : "", q->resp.len, sum);
+        if (rp_peer_auth_verify_response(hp->key, hp->key_len, q->auth.signature, (unsigned)status,
+                                         q->resp_region, q->resp_date, q->resp_sig, sum) < 0) {
+                set_error(hp, "%s: HTTP %ld, not signed with the pair key", c->endpoint, status);
+                c->result = status == 401 || status == 403 ? -EACCES : -EPROTO;
+                return 0;
+        }
+        c->answer = q->resp.len ? json_loadb(q->resp.ptr, q->resp.len, 0, NULL) : json_object();
+        if (!json_is_object(c->answer)) {
+                set_error(hp, "%s: HTTP %ld with a body that is not a JSON object", c->endpoint,
+                          status);
+                c->result = -EPROTO;
+                return 0;
+        }
+        c->status = (unsigned)status;
+        c->result = 0;
+        return 0;
+}
+
+int rp_peer_http_call(rp_peer *peer, const char *endpoint, const json_t *req, unsigned *ret_status,
+                      json_t **ret_answer)
+{
+        if (!rp_peer_is(peer, &http_ops) || !endpoint || !json_is_object(req))
+                return -EINVAL;
+        http_peer *hp = rp_peer_impl(peer);
+        char *text = rp_adopt_libc_string(json_dumps(req, JSON_COMPACT));
+        if (!text)
+                return -ENOMEM;
+        call_ctx c = { .endpoint = endpoint, .body_len = strlen(text), .body = (uint8_t *)text };
+        http_req q = {};
+        pthread_mutex_lock(&hp->lock);
+        hp->last_error[0] = '\0';
+        int r = run(hp, &q, 1, call_start, call_finish, &c);
+        pthread_mutex_unlock(&hp->lock);
+        rp_free(c.body);
+        if (r >= 0)
+                r = c.result;
+        if (r < 0) {
+                json_decref(c.answer);
+                return r;
+        }
+        *ret_status = c.status;
+        *ret_answer = c.answer;
         return 0;
 }
 

@@ -825,6 +825,10 @@ static int pb_compact(rp_store_backend *b, rp_store_gc_result *ret)
         }
         for (size_t i = 0; r >= 0 && i < pb->n_packs; i++) {
                 const pack_info *p = &pb->packs[i];
+                /* the current pack goes too once nothing in it is live (flushed above, so
+                 * nothing is pending in it): the next put opens a new one */
+                if (pb->cur_fd >= 0 && p->no == pb->cur_no && p->on_disk && p->live_chunks == 0)
+                        cur_close(pb);
                 if (!p->on_disk || (pb->cur_fd >= 0 && p->no == pb->cur_no))
                         continue;
                 if (p->live_chunks == 0)

@@ -376,6 +376,65 @@ static void test_daemon_config__done_resets(void **state)
         rp_config_done(&c); /* twice is fine */
 }
 
+static void test_daemon_config__peers_and_copy_limits(void **state)
+{
+        assert_int_equal(load(state, "[rpd]\ncopy_time_limit = 3600\n"
+                                     "[region westus]\ncopy_bandwidth = 20\ncopy_max = 2\n"
+                                     "[peer eastus]\nurl = https://10.0.0.1:8443\n"
+                                     "key_file = /etc/rpd/pair.key\ncopy_bandwidth = 50\n"
+                                     "[peer northeurope]\nurl = https://10.0.0.3:8443\n"
+                                     "key_file = /k\nca_file = /ca.pem\n"),
+                         0);
+        rp_config *c = cfg(state);
+        assert_int_equal(c->copy_time_limit, 3600);
+        assert_int_equal(c->n_peers, 2);
+        assert_string_equal(c->peers[0].name, "eastus");
+        assert_string_equal(c->peers[0].url, "https://10.0.0.1:8443");
+        assert_string_equal(c->peers[0].key_file, "/etc/rpd/pair.key");
+        assert_null(c->peers[0].ca_file);
+        assert_string_equal(c->peers[1].ca_file, "/ca.pem");
+        assert_int_equal(c->n_pairs, 2);
+        assert_string_equal(c->pairs[0].source, "westus");
+        assert_int_equal(c->pairs[0].bytes_per_sec, 20000000);
+        assert_int_equal(c->pairs[0].max_copies, 2);
+        assert_string_equal(c->pairs[1].source, "eastus");
+        assert_int_equal(c->pairs[1].bytes_per_sec, 50000000);
+        assert_int_equal(c->pairs[1].max_copies, 0);
+}
+
+/* Back to the defaults (a failed load may have added sections). */
+static void fresh(void **state)
+{
+        rp_config_done(cfg(state));
+        assert_int_equal(rp_config_default(cfg(state)), 0);
+}
+
+static void test_daemon_config__bad_peers(void **state)
+{
+        fresh(state);
+        load_fails(state, "[peer eastus]\nkey_file = /k\n", -EINVAL, 0, "needs url");
+        fresh(state);
+        load_fails(state, "[peer eastus]\nurl = https://h:1\n", -EINVAL, 0, "key_file");
+        fresh(state);
+        load_fails(state, "[peer eastus]\nurl = http://h:1\n", -EINVAL, 2, "url");
+        fresh(state);
+        load_fails(state, "[peer eastus]\nkey_file = relative\n", -EINVAL, 2, "key_file");
+        fresh(state);
+        load_fails(state, "[peer East]\n", -EINVAL, 1, "peer");
+        fresh(state);
+        load_fails(state, "[peer a]\nurl = https://h:1\nkey_file = /k\n[peer a]\n", -EINVAL, 4,
+                   "duplicate");
+        fresh(state);
+        load_fails(state, "[region eastus]\n[peer eastus]\nurl = https://h:1\nkey_file = /k\n",
+                   -EINVAL, 0, "both hosted here and a peer");
+        fresh(state);
+        load_fails(state, "[region eastus]\ncopy_bandwidth = fast\n", -EINVAL, 2, "copy_bandwidth");
+        fresh(state);
+        load_fails(state, "[rpd]\ncopy_time_limit = 0\n", -EINVAL, 2, "copy_time_limit");
+        fresh(state);
+        load_fails(state, "[rpd]\ncopy_max = 1\n", -EINVAL, 2, "copy_max");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -399,6 +458,8 @@ int main(void)
                 T(test_daemon_config__nul_byte_is_an_error),
                 T(test_daemon_config__oom),
                 T(test_daemon_config__done_resets),
+                T(test_daemon_config__peers_and_copy_limits),
+                T(test_daemon_config__bad_peers),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
