@@ -1,6 +1,6 @@
 """ARM template deployments (Microsoft.Resources/deployments) end to end: the templates under
-templates/ deploy restore points of a VM, a cross-region copy, disks and a VM restored from a
-restore point, each checked by reading the resources back and comparing the restored bytes
+templates/ deploy restore points of a VM, a cross-region copy, a point in westus of an eastus
+VM (flow 1), disks and a VM restored from a restore point, each checked by reading the resources back and comparing the restored bytes
 (SHA-256 through SAS); the Azure SDK for Python deploys and reads them too. Bad templates are
 refused at PUT (and by validate) and create nothing; a resource that fails fails the
 deployment with its own error; a deployment interrupted by kill -9 resumes after the restart;
@@ -102,6 +102,22 @@ def drps_by_disk(rpd, rp_id):
     for d in [sp["osDisk"]] + sp.get("dataDisks", []):
         out[d["managedDisk"]["id"].rsplit("/", 1)[1]] = d["diskRestorePoint"]["id"]
     return out
+
+
+def wait_replicated(rpd, rp_id, timeout=90):
+    """A point in another region is Succeeded once its copy has started: wait for the copy
+    itself (the instance view's replication state); return the point."""
+    deadline = time.time() + timeout
+    while True:
+        v = rpd.req("GET", rp_id, COMPUTE_API, params={"$expand": "instanceView"}).json()
+        assert v["properties"]["provisioningState"] == "Succeeded", v
+        code = v["properties"]["instanceView"]["statuses"][0]["code"]
+        if code != "ReplicationState/inProgress":
+            break
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert code == "ReplicationState/succeeded", v
+    return v
 
 
 def nothing_created(rpd, rg, name):
@@ -243,17 +259,7 @@ def test_template_copies_a_restore_point_to_westus_and_it_restores_there(rpd):
     coll = rpd.req("GET", rpc_path(rg, "dst"), COMPUTE_API).json()
     assert coll["location"] == "westus"
     assert coll["properties"]["source"]["id"].lower() == rpc_path(rg, "src").lower()
-    # the copy is Succeeded once started; wait for the replication itself
-    deadline = time.time() + 90
-    while True:
-        v = rpd.req("GET", c1, COMPUTE_API, params={"$expand": "instanceView"}).json()
-        assert v["properties"]["provisioningState"] == "Succeeded", v
-        code = v["properties"]["instanceView"]["statuses"][0]["code"]
-        if code != "ReplicationState/inProgress":
-            break
-        assert time.time() < deadline
-        time.sleep(0.1)
-    assert code == "ReplicationState/succeeded", v
+    v = wait_replicated(rpd, c1)
     assert v["properties"]["sourceRestorePoint"]["id"].lower() == p1.lower()
     drps = drps_by_disk(rpd, c1)
     d = deploy(rpd, rg, "west-disks", template("disk-from-restore-point.json"),
@@ -267,15 +273,15 @@ def test_template_copies_a_restore_point_to_westus_and_it_restores_there(rpd):
 
 # ------------------------------------- 5. collection in westus whose source is a VM in eastus
 
-@pytest.mark.skip(reason="cross-region flow 1 (a westus collection whose source is an eastus "
-                         "VM) is not in main yet")
 def test_template_takes_a_restore_point_of_an_eastus_vm_into_westus(rpd):
     rg = new_name("rg")
     vm_id, images = source_vm(rpd, rg)
     d = deploy(rpd, rg, "west", template("rp-cross-region-from-vm.json"),
                params(vmId=vm_id, collectionName="w", pointName="p"), timeout=180)
     p = d["properties"]["outputs"]["restorePointId"]["value"]
-    assert rpd.req("GET", rpc_path(rg, "w"), COMPUTE_API).json()["location"] == "westus"
+    coll = rpd.req("GET", rpc_path(rg, "w"), COMPUTE_API).json()
+    assert coll["location"] == "westus" and coll["properties"]["source"]["location"] == "eastus"
+    wait_replicated(rpd, p)
     drps = drps_by_disk(rpd, p)
     d = deploy(rpd, rg, "west-disks", template("disk-from-restore-point.json"),
                params(diskRestorePointIds=[drps["osd"], drps["data"]], diskPrefix="w",
