@@ -311,6 +311,21 @@ static int transport_error(run *x, size_t i, unsigned *errors, int k)
                           rp_client_last_error(x->client) ?: strerror(-k));
 }
 
+/* The polling URLs of a resource another host serves name that host; the client sends the
+ * token only to its own origin, and this rpd forwards what the peer serves, so follow them
+ * here: keep the path and query of each, drop the origin. */
+static void localize_lro_urls(rp_client_response *resp)
+{
+        static const char *const names[] = { "azure-asyncoperation", "location" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                const char *v = json_string_value(json_object_get(resp->headers, names[i]));
+                const char *scheme = v ? strstr(v, "://") : NULL;
+                const char *path = scheme ? strchr(scheme + 3, '/') : NULL;
+                if (path)
+                        json_object_set_new(resp->headers, names[i], json_string(path));
+        }
+}
+
 /* Start resource @p i: evaluate its body, PUT it, and follow it in a slot if it is not done
  * at once. @return 0, -ECANCELED (shutdown), -ESTALE (the record is gone), or <0. */
 static int start_one(run *x, size_t i)
@@ -369,6 +384,7 @@ static int start_one(run *x, size_t i)
         if (rp_client_response_header(&resp, "Azure-AsyncOperation") ||
             rp_client_response_header(&resp, "Location")) {
                 rp_client_lro *lro = NULL;
+                localize_lro_urls(&resp);
                 k = rp_client_lro_new("PUT", id, v, &resp, &lro);
                 if (k < 0)
                         return k;

@@ -578,3 +578,36 @@ def test_rpctl_deployment_create_shows_progress_and_show_list_operations_delete(
     rpctl(rpd, "deployment", "delete", "-g", rg, "-n", "rp-from-vm")
     p = rpctl(rpd, "deployment", "show", "-g", rg, "-n", "rp-from-vm", check=False)
     assert p.returncode == 1 and "(DeploymentNotFound)" in p.stderr
+
+
+# ---------------------------------------------------------------- two hosts
+
+def test_two_hosts__template_on_host_a_deploys_into_host_bs_region(tmp_path):
+    """eastus on host A, westus on host B: a deployment sent to A puts a collection and a
+    point of A's VM in westus; the executor's PUTs are forwarded to B like a client's, and it
+    follows B's operations through A."""
+    from hosts_common import Hosts
+
+    h = Hosts(tmp_path)
+    try:
+        a, b = h.a, h.b
+        rg = "twohosts"
+        vm_id, images = source_vm(a, rg)
+        d = deploy(a, rg, "west", template("rp-cross-region-from-vm.json"),
+                   params(vmId=vm_id, collectionName="w", pointName="p"), timeout=180)
+        p = d["properties"]["outputs"]["restorePointId"]["value"]
+        # B holds them (read on B directly), and A forwards reads
+        coll = b.req("GET", rpc_path(rg, "w"), COMPUTE_API).json()
+        assert coll["location"] == "westus", coll
+        v = wait_replicated(a, p, timeout=180)
+        assert v["properties"]["sourceMetadata"]["location"] == "eastus"
+        drps = drps_by_disk(a, p)
+        deploy(a, rg, "west-disks", template("disk-from-restore-point.json"),
+               params(diskRestorePointIds=[drps["osd"], drps["data"]], diskPrefix="w",
+                      location="westus"), timeout=180)
+        for i, n in enumerate(["osd", "data"]):
+            assert b.req("GET", disk_path(rg, "w%d" % i), DISK_API).json()["location"] == "westus"
+            assert sha(read_disk(b, rg, "w%d" % i)) == sha(images[n]), n
+    finally:
+        h.stop()
+    h.logs_clean()
