@@ -87,6 +87,9 @@ rp_tpl_plan *rp_tpl_plan_free(rp_tpl_plan *p)
         rp_free(p->res);
         rp_free(p->dropped);
         rp_free(p->loops);
+        json_decref(p->by_name);
+        json_decref(p->by_loop);
+        json_decref(p->known);
         rp_tpl__named_done(p);
         json_decref(p->tpl);
         return rp_free(p);
@@ -635,46 +638,161 @@ static int expand_list(rp_tpl_plan *p, const json_t *arr, const parent_info *par
 /* ------------------------------------------------------------------------------------------ */
 /* Pass 4 and 5: dependencies and cycles                                                       */
 
-/* Whether dependsOn/reference text @p s designates resource @p r. */
-static bool res_matches(const rp_tpl__res *r, const char *s, bool loops)
+/*
+ * Name lookup for dependsOn and reference(): ARM compares ids and names case-insensitively, so
+ * each key is folded to ASCII lower case. p->by_name maps every kept resource's id, full name and
+ * "NS/type/name" tail to its plan indices, p->by_loop every copy loop name to its kept instances,
+ * p->known everything a dependsOn may name without creating a dependency (resources whose
+ * condition is false, loops of count 0). Built once after expansion, so resolving dependencies is
+ * linear in their number, not quadratic in the resources.
+ */
+static char *fold(const char *s)
 {
-        if (s[0] == '/')
-                return strcasecmp(r->pub.id, s) == 0;
-        return strcasecmp(r->pub.name, s) == 0 || strcasecmp(r->tail, s) == 0 ||
-               (loops && r->loop_name && strcasecmp(r->loop_name, s) == 0);
+        char *f = rp_strdup(s);
+
+        for (char *c = f; c && *c; c++)
+                if (*c >= 'A' && *c <= 'Z')
+                        *c = (char)(*c - 'A' + 'a');
+        return f;
+}
+
+static int index_add(json_t *idx, const char *key, size_t i)
+{
+        _cleanup_free_ char *k = fold(key);
+        json_t *arr;
+
+        if (!k)
+                return -ENOMEM;
+        arr = json_object_get(idx, k);
+        if (!arr) {
+                arr = json_array();
+                if (!arr || json_object_set_new(idx, k, arr) < 0)
+                        return -ENOMEM;
+        }
+        return json_array_append_new(arr, json_integer((json_int_t)i)) < 0 ? -ENOMEM : 0;
+}
+
+/* @param[out] ret the plan indices @p key names in @p idx (borrowed), or NULL. */
+static int index_get(const json_t *idx, const char *key, json_t **ret)
+{
+        _cleanup_free_ char *k = fold(key);
+
+        if (!k)
+                return -ENOMEM;
+        *ret = json_object_get(idx, k);
+        return 0;
+}
+
+static int build_index(rp_tpl_plan *p)
+{
+        int r = 0;
+
+        p->by_name = json_object();
+        p->by_loop = json_object();
+        p->known = json_object();
+        if (!p->by_name || !p->by_loop || !p->known)
+                return -ENOMEM;
+        for (size_t i = 0; i < p->n_res && r >= 0; i++) {
+                const rp_tpl__res *x = &p->res[i];
+                r = index_add(p->by_name, x->pub.id, i);
+                if (r >= 0)
+                        r = index_add(p->by_name, x->pub.name, i);
+                if (r >= 0)
+                        r = index_add(p->by_name, x->tail, i);
+                if (r >= 0 && x->loop_name)
+                        r = index_add(p->by_loop, x->loop_name, i);
+        }
+        for (size_t i = 0; i < p->n_dropped && r >= 0; i++) {
+                const rp_tpl__res *x = &p->dropped[i];
+                r = index_add(p->known, x->pub.id, 0);
+                if (r >= 0)
+                        r = index_add(p->known, x->pub.name, 0);
+                if (r >= 0)
+                        r = index_add(p->known, x->tail, 0);
+        }
+        for (size_t i = 0; i < p->n_loops && r >= 0; i++)
+                r = index_add(p->known, p->loops[i], 0);
+        return r;
 }
 
 const char *rp_tpl__resolve_name(const rp_tpl_plan *p, const char *name, const char **ret_api)
 {
-        for (size_t i = 0; i < p->n_res; i++)
-                if (res_matches(&p->res[i], name, false)) {
-                        *ret_api = p->res[i].pub.api_version;
-                        return p->res[i].pub.id;
-                }
-        return NULL;
+        json_t *hits = NULL;
+
+        if (!p->by_name || index_get(p->by_name, name, &hits) < 0 || !hits)
+                return NULL;
+        const rp_tpl__res *x = &p->res[json_integer_value(json_array_get(hits, 0))];
+        *ret_api = x->pub.api_version;
+        return x->pub.id;
 }
 
-/* Add the resources a reference() in node @p n names (when computable now) to @p r's deps. */
-static int reference_deps(rp_tpl_plan *p, size_t i, const rp_tpl__scope *sc, const char *src,
+/* The resource whose dependencies are being resolved, and a mark per plan index (deduplication). */
+typedef struct deps_ctx {
+        rp_tpl_plan *p;
+        size_t i;
+        unsigned char *mark;
+        size_t cap; /* allocated entries of p->res[i].pub.deps */
+} deps_ctx;
+
+static int dep_add(deps_ctx *c, size_t k)
+{
+        rp_tpl__res *r = &c->p->res[c->i];
+
+        if (c->mark[k])
+                return 0;
+        if (r->pub.n_deps == c->cap) {
+                size_t cap = c->cap ? 2 * c->cap : 8;
+                size_t *a = rp_realloc(r->pub.deps, cap * sizeof(*a));
+                if (!a)
+                        return -ENOMEM;
+                r->pub.deps = a;
+                c->cap = cap;
+        }
+        r->pub.deps[r->pub.n_deps++] = k;
+        c->mark[k] = 1;
+        return 0;
+}
+
+/* Add every index of @p hits (a JSON array of indices, may be NULL), except the resource itself
+ * when @p skip_self (an implicit dependency on itself is no dependency). */
+static int dep_add_all(deps_ctx *c, const json_t *hits, bool skip_self)
+{
+        size_t j;
+        json_t *h;
+
+        json_array_foreach(hits, j, h) {
+                size_t k = (size_t)json_integer_value(h);
+                int r;
+                if (skip_self && k == c->i)
+                        continue;
+                r = dep_add(c, k);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Add the resources a reference() in node @p n names (when computable now) to the deps. */
+static int reference_deps(deps_ctx *c, const rp_tpl__scope *sc, const char *src,
                           const rp_tpl__node *n)
 {
-        rp_tpl__res *r = &p->res[i];
+        _cleanup_json_ json_t *v = NULL;
+        json_t *hits = NULL;
         int rc;
 
         if (n->target) {
-                rc = reference_deps(p, i, sc, src, n->target);
+                rc = reference_deps(c, sc, src, n->target);
                 if (rc < 0)
                         return rc;
         }
         for (size_t a = 0; a < n->n_args; a++) {
-                rc = reference_deps(p, i, sc, src, n->args[a]);
+                rc = reference_deps(c, sc, src, n->args[a]);
                 if (rc < 0)
                         return rc;
         }
         if (n->kind != RP_TPL__N_CALL || strcasecmp(n->str, "reference") != 0 || n->n_args < 1)
                 return 0;
 
-        _cleanup_json_ json_t *v = NULL;
         rp_tpl__ev ev = {
                 .sc = sc, .src = src, .code = RP_TPL_EC_INVALID_TEMPLATE, .budget = RP_TPL__BUDGET
         };
@@ -683,16 +801,13 @@ static int reference_deps(rp_tpl_plan *p, size_t i, const rp_tpl__scope *sc, con
                 return rc;
         if (rc < 0 || !json_is_string(v))
                 return 0; /* not computable at plan time: no implicit dependency */
-        for (size_t k = 0; k < p->n_res; k++)
-                if (k != i && res_matches(&p->res[k], json_string_value(v), false)) {
-                        rc = idx_add(&r->pub.deps, &r->pub.n_deps, k);
-                        if (rc < 0)
-                                return rc;
-                }
-        return 0;
+        rc = index_get(c->p->by_name, json_string_value(v), &hits);
+        if (rc < 0)
+                return rc;
+        return dep_add_all(c, hits, true);
 }
 
-static int reference_deps_value(rp_tpl_plan *p, size_t i, const rp_tpl__scope *sc, const json_t *v)
+static int reference_deps_value(deps_ctx *c, const rp_tpl__scope *sc, const json_t *v)
 {
         int rc = 0;
 
@@ -707,13 +822,13 @@ static int reference_deps_value(rp_tpl_plan *p, size_t i, const rp_tpl__scope *s
                 rc = rp_tpl__parse(&ev, s, &root);
                 if (rc == -ENOMEM)
                         return rc;
-                return rc < 0 ? 0 : reference_deps(p, i, sc, s, root);
+                return rc < 0 ? 0 : reference_deps(c, sc, s, root);
         }
         if (json_is_array(v)) {
                 size_t k;
                 json_t *e;
                 json_array_foreach(v, k, e) {
-                        rc = reference_deps_value(p, i, sc, e);
+                        rc = reference_deps_value(c, sc, e);
                         if (rc < 0)
                                 return rc;
                 }
@@ -721,7 +836,7 @@ static int reference_deps_value(rp_tpl_plan *p, size_t i, const rp_tpl__scope *s
                 const char *k;
                 json_t *e;
                 json_object_foreach((json_t *)v, k, e) {
-                        rc = reference_deps_value(p, i, sc, e);
+                        rc = reference_deps_value(c, sc, e);
                         if (rc < 0)
                                 return rc;
                 }
@@ -729,40 +844,36 @@ static int reference_deps_value(rp_tpl_plan *p, size_t i, const rp_tpl__scope *s
         return rc;
 }
 
-static int resolve_deps(rp_tpl_plan *p, size_t i, rp_tpl_error *err)
+static int resolve_deps(deps_ctx *c, rp_tpl_error *err)
 {
-        rp_tpl__res *r = &p->res[i];
+        rp_tpl_plan *p = c->p;
+        rp_tpl__res *r = &p->res[c->i];
         size_t j;
         json_t *d;
-        int rc;
+        int rc = 0;
 
-        if (r->parent != SIZE_MAX) {
-                rc = idx_add(&r->pub.deps, &r->pub.n_deps, r->parent);
-                if (rc < 0)
-                        return rc;
-        }
-        for (size_t k = 0; k < r->n_extra; k++) {
-                rc = idx_add(&r->pub.deps, &r->pub.n_deps, r->extra[k]);
-                if (rc < 0)
-                        return rc;
-        }
+        if (r->parent != SIZE_MAX)
+                rc = dep_add(c, r->parent);
+        for (size_t k = 0; k < r->n_extra && rc >= 0; k++)
+                rc = dep_add(c, r->extra[k]);
+        if (rc < 0)
+                return rc;
         json_array_foreach(r->depends, j, d) {
                 const char *s = json_string_value(d);
-                bool found = false;
+                json_t *hits = NULL, *loop = NULL, *known = NULL;
 
-                for (size_t k = 0; k < p->n_res; k++) {
-                        if (!res_matches(&p->res[k], s, true))
-                                continue;
-                        found = true;
-                        rc = idx_add(&r->pub.deps, &r->pub.n_deps, k);
-                        if (rc < 0)
-                                return rc;
-                }
-                for (size_t k = 0; k < p->n_dropped && !found; k++)
-                        found = res_matches(&p->dropped[k], s, true);
-                for (size_t k = 0; k < p->n_loops && !found; k++)
-                        found = strcasecmp(p->loops[k], s) == 0;
-                if (!found)
+                rc = index_get(p->by_name, s, &hits);
+                if (rc >= 0)
+                        rc = index_get(p->by_loop, s, &loop);
+                if (rc >= 0)
+                        rc = index_get(p->known, s, &known);
+                if (rc >= 0)
+                        rc = dep_add_all(c, hits, false);
+                if (rc >= 0)
+                        rc = dep_add_all(c, loop, false);
+                if (rc < 0)
+                        return rc;
+                if (!hits && !loop && !known)
                         return rp_tpl__error(err, RP_TPL_EC_INVALID_TEMPLATE, r->pub.path,
                                              "Deployment template validation failed: 'The "
                                              "resource '%.300s' is not defined in the template "
@@ -780,7 +891,7 @@ static int resolve_deps(rp_tpl_plan *p, size_t i, rp_tpl_error *err)
         json_object_foreach((json_t *)r->decl, k, v) {
                 if (is_template_only(k))
                         continue;
-                rc = reference_deps_value(p, i, &sc, v);
+                rc = reference_deps_value(c, &sc, v);
                 if (rc < 0)
                         return rc;
         }
@@ -863,14 +974,18 @@ int rp_tpl_plan_new(const json_t *tpl, const json_t *parameters, const rp_tpl_ct
         if (r < 0)
                 return r;
 
-        for (size_t i = 0; i < p->n_res; i++) {
-                r = resolve_deps(p, i, err);
-                if (r < 0)
-                        return r;
-        }
         color = rp_calloc(p->n_res + 1, 1);
         if (!color)
                 return -ENOMEM;
+        r = build_index(p);
+        for (size_t i = 0; i < p->n_res && r >= 0; i++) {
+                deps_ctx c = { .p = p, .i = i, .mark = color };
+                r = resolve_deps(&c, err);
+                for (size_t k = 0; k < p->res[i].pub.n_deps; k++)
+                        color[p->res[i].pub.deps[k]] = 0;
+        }
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < p->n_res; i++) {
                 if (color[i])
                         continue;

@@ -15,8 +15,6 @@
 
 #include "util/macro.h"
 
-/** Largest template or parameters document accepted, counted in JSON values. */
-#define RP_TPL_MAX_VALUES 200000
 /** Most resources a plan may hold after copy expansion (ARM's limit is 800). */
 #define RP_TPL_MAX_RESOURCES 800
 /** Largest copy count of one loop (ARM's limit). */
@@ -116,7 +114,7 @@ const rp_tpl_resource *rp_tpl_plan_resource(const rp_tpl_plan *p, size_t i);
 /**
  * The PUT body of resource @p i: every key of its declaration evaluated (location, tags, sku,
  * properties, zones, kind, plan, identity, ...), minus the template-only keys (type, apiVersion,
- * name, dependsOn, condition, copy, resources, comments, scope). Property-level copy loops
+ * name, dependsOn, condition, copy, resources, comments). Property-level copy loops
  * ("copy": [{name,count,input}] inside properties) are expanded. reference() is allowed here,
  * so call this after the resource's dependencies are deployed.
  * @param[out] ret a new reference; untouched on failure.

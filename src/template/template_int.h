@@ -210,6 +210,9 @@ struct rp_tpl_plan {
         size_t n_dropped;
         const char **loops; /* every resource copy loop name, even of count 0 */
         size_t n_loops;
+        json_t *by_name; /* folded id, name, "NS/type/name" -> [plan indices] (template.c) */
+        json_t *by_loop; /* folded copy loop name -> [plan indices] */
+        json_t *known;   /* folded names of dropped resources and of every loop -> [0] */
         const char *stack[RP_TPL__MAX_REF_DEPTH]; /* names being evaluated, for cycle messages */
         size_t depth;
 };
