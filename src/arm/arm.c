@@ -132,6 +132,9 @@ static int route_match(const rp_route *rt, const char *path, char **caps, size_t
                 p = pe;
                 q = qe;
         }
+        /* a trailing slash is the same path (the Python SDK lists deployments at ".../") */
+        if (p[0] == '/' && p[1] == '\0' && p != path + 1)
+                p++;
         if (*p || *q)
                 goto nomatch;
         *ret_n = n;

@@ -108,6 +108,8 @@ struct rp_service {
         void (*list_more)(rp_arm_req *r, json_t *items);
         /** Called by a region's worker when it has nothing to do (about once a second). */
         void (*idle)(rp_service *svc, rp_region *reg);
+        /** Executor of template deployments (compute/deployments_exec.c), or NULL. */
+        struct rp_deployer *deployer;
 };
 
 /** Per-request ARM state (http->app_ctx). */

@@ -7,12 +7,15 @@
 #include "json/json.h"
 #include "util/macro.h"
 
+int rp_cmd_deployment(int argc, char **argv); /* cmd_deployment.c */
+
 static const rp_cli_cmd commands[] = {
         { "login", "remember an rpd (URL, CA, token) in the config file", rp_cmd_login },
         { "group", "manage resource groups", rp_cmd_group },
         { "disk", "manage disks; import and export raw images", rp_cmd_disk },
         { "restore-point", "manage restore points and their collections", rp_cmd_restore_point },
         { "restore", "restore a disk or a whole VM from a restore point", rp_cmd_restore },
+        { "deployment", "deploy ARM templates into resource groups", rp_cmd_deployment },
         { "scrub", "verify every stored chunk of a region", rp_cmd_scrub },
         { "gc", "reclaim the store space no restore point uses", rp_cmd_gc },
         { "token", "print a bearer token for a subscription", rp_cmd_token },

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "compute.h"
+#include "deployments.h"
 #include "disk/disk_image.h"
 #include "util/alloc.h"
 #include "util/log.h"
@@ -216,6 +217,9 @@ int rp_job_group_delete(rp_service *svc, rp_region *home, rp_operation *op)
                                 return k;
                 }
         }
+        int d = rp_deploy_remove_group(svc, sub, rg);
+        if (d < 0)
+                return d;
         for (size_t i = 0; i < svc->n_regions; i++) {
                 int k = rp_db_res_delete(svc->regions[i]->db, op->resource_key);
                 if (k < 0)

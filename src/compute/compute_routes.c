@@ -1,11 +1,13 @@
 /* compute_routes.c: the route table (generated-style data: one line per operation) and the
  * job kinds. Order matters only where patterns overlap: more specific first. */
 #include "compute.h"
+#include "deployments.h"
 #include "util/macro.h"
 
 #define SUB "/subscriptions/{}"
 #define RG SUB "/resourceGroups/{}"
 #define MC "/providers/Microsoft.Compute"
+#define DEP "/providers/Microsoft.Resources/deployments"
 #define RES RP_ARM_FAMILY_RESOURCES
 #define SUBS RP_ARM_FAMILY_SUBSCRIPTIONS
 #define CMP RP_ARM_FAMILY_COMPUTE
@@ -36,6 +38,28 @@ const rp_route rp_compute_routes[] = {
           "Operations_Get" },
         { "GET", SUB MC "/locations/{}/operations/{}", NOV, 0, rp_h_operation_get,
           "Operations_Get" },
+        /* template deployments */
+        { "GET", RG DEP, RES, 0, rp_h_deployment_list, "Deployments_ListByResourceGroup" },
+        { "PUT", RG DEP "/{}", RES, J, rp_h_deployment_put, "Deployments_CreateOrUpdate" },
+        { "GET", RG DEP "/{}", RES, 0, rp_h_deployment_get, "Deployments_Get" },
+        { "HEAD", RG DEP "/{}", RES, 0, rp_h_deployment_head, "Deployments_CheckExistence" },
+        { "DELETE", RG DEP "/{}", RES, 0, rp_h_deployment_delete, "Deployments_Delete" },
+        { "POST", RG DEP "/{}/validate", RES, J, rp_h_deployment_validate, "Deployments_Validate" },
+        { "POST", RG DEP "/{}/cancel", RES, 0, rp_h_deployment_cancel, "Deployments_Cancel" },
+        { "POST", RG DEP "/{}/exportTemplate", RES, 0, rp_h_deployment_export,
+          "Deployments_ExportTemplate" },
+        { "GET", RG "/deployments/{}/operations", RES, 0, rp_h_deployment_ops_list,
+          "DeploymentOperations_List" },
+        { "GET", RG "/deployments/{}/operations/{}", RES, 0, rp_h_deployment_op_get,
+          "DeploymentOperations_Get" },
+        { "GET", RG DEP "/{}/operations", RES, 0, rp_h_deployment_ops_list,
+          "DeploymentOperations_List" },
+        { "GET", RG DEP "/{}/operations/{}", RES, 0, rp_h_deployment_op_get,
+          "DeploymentOperations_Get" },
+        { "GET", RG DEP "/{}/operationStatuses/{}", RES, 0, rp_h_deployment_op_status,
+          "Deployments_OperationStatus" },
+        { "GET", SUB DEP "/{}/operationStatuses/{}", RES, 0, rp_h_deployment_op_status,
+          "Deployments_OperationStatusAtSubscriptionScope" },
         /* managed disks */
         { "GET", SUB MC "/disks", DSK, 0, rp_h_disk_list_sub, "Disks_List" },
         { "GET", RG MC "/disks", DSK, 0, rp_h_disk_list_group, "Disks_ListByResourceGroup" },

@@ -19,6 +19,7 @@
 #include "auth/tls.h"
 #include "auth/token.h"
 #include "compute/compute.h"
+#include "compute/deployments.h"
 #include "config.h"
 #include "util/alloc.h"
 #include "util/crypto.h"
@@ -400,6 +401,22 @@ int main(int argc, char **argv)
                 close_service(&svc);
                 return 1;
         }
+        /* Template deployments call this rpd's own API, so they start once it listens; on a
+         * wildcard address they call it on loopback (which the certificate always names). */
+        _cleanup_free_ char *ca_path = rp_asprintf("%s/ca.pem", tls_dir);
+        _cleanup_free_ char *self_url =
+                strcmp(cfg.listen_addr, "0.0.0.0") == 0 ? rp_asprintf("https://127.0.0.1:%u", port)
+                : strcmp(cfg.listen_addr, "::") == 0    ? rp_asprintf("https://[::1]:%u", port)
+                                                        : rp_strdup(url);
+        rp_deployer *deployer = NULL;
+        k = ca_path && self_url ? rp_deployer_start(&svc, self_url, ca_path, &deployer) : -ENOMEM;
+        if (k < 0) {
+                log_error_errno(k, "cannot start the deployment executor");
+                rp_http_server_stop(http);
+                rp_service_stop_workers(&svc);
+                close_service(&svc);
+                return 1;
+        }
         log_notice("rpd listening on %s (regions:%s%s%s) data='%s' ca='%s/ca.pem'", url,
                    svc.regions[0]->name, svc.n_regions > 1 ? "," : "",
                    svc.n_regions > 1 ? svc.regions[1]->name : "", svc.data_dir, tls_dir);
@@ -409,6 +426,7 @@ int main(int argc, char **argv)
         int sig = 0;
         sigwait(&mask, &sig);
         log_notice("signal %d: shutting down", sig);
+        rp_deployer_stop(deployer);
         rp_http_server_stop(http);
         rp_service_stop_workers(&svc);
         close_service(&svc);
