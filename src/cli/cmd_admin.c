@@ -7,6 +7,7 @@
  * corrupt chunks prints its report like any other and exits with RP_CLI_EXIT_CORRUPT (3),
  * distinct from a failed request (1), so that a cron job can alert on it. */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,49 +43,33 @@ static const rp_cli_column gc_columns[] = {
 };
 
 typedef struct admin_args {
-        rp_cli *cli;
         const char *region;
 } admin_args;
 
-static int on_opt(void *userdata, int c, char *arg, int argc, char **argv)
-{
-        admin_args *a = userdata;
-        if (c == 'r') {
-                a->region = arg;
-                return 0;
-        }
-        return rp_cli_usage_error(a->cli, "unrecognized argument: %s", argv[optind - 1]);
-}
+static const rp_cli_arg args_table[] = {
+        { .name = "region", .short_name = 'r', .kind = RP_CLI_ARG_STRING, .offset = offsetof(admin_args, region) },
+        {},
+};
 
 /* Parse --region, connect, POST .../{what} (saying so on a terminal, as the answer may take
  * long). @return 0 with the reply in @p ret (any status), or an exit code. */
-static int admin_post(admin_args *a, int argc, char **argv, const char *what, const char *doing,
-                      unsigned idle_sec, rp_client_response *ret)
+static int admin_post(rp_cli *cli, admin_args *a, int argc, char **argv, const char *what,
+                      const char *doing, unsigned idle_sec, rp_client_response *ret)
 {
-        static const struct option opts[] = {
-                { "region", required_argument, NULL, 'r' },
-                {},
-        };
-        int k = rp_cli_parse(a->cli, argc, argv, "+:r:" RP_CLI_COMMON_SHORT, opts, on_opt, a);
-        if (k != 0)
-                return k;
-        if (!a->region)
-                return rp_cli_usage_error(a->cli, "the following arguments are required: "
-                                                  "--region");
-        k = rp_cli_connect(a->cli);
+        int k = rp_cli_setup(cli, argc, argv, args_table, "region!", a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = rp_cli_path("/admin/regions/%s/%s", a->region, what);
         if (!path)
                 return RP_CLI_EXIT_ERROR;
-        rp_client_set_idle_timeout(a->cli->client, idle_sec);
+        rp_client_set_idle_timeout(cli->client, idle_sec);
         if (isatty(STDERR_FILENO)) {
                 fprintf(stderr, "%s: %s of region '%s' ...\n", what, doing, a->region);
                 fflush(stderr);
         }
-        k = rp_client_request(a->cli->client, "POST", path, NULL, NULL, ret);
+        k = rp_client_request(cli->client, "POST", path, NULL, NULL, ret);
         if (k < 0)
-                return rp_cli_fail_errno(a->cli, k, what);
+                return rp_cli_fail_errno(cli, k, what);
         return 0;
 }
 
@@ -107,9 +92,9 @@ static const char scrub_help[] =
 
 static int scrub(rp_cli *cli, int argc, char **argv)
 {
-        admin_args a = { .cli = cli };
+        admin_args a = {};
         rp_client_response r = {};
-        int k = admin_post(&a, argc, argv, "scrub", "verifying every stored chunk",
+        int k = admin_post(cli, &a, argc, argv, "scrub", "verifying every stored chunk",
                            SCRUB_IDLE_TIMEOUT_SEC, &r);
         if (k != 0)
                 return k;
@@ -163,9 +148,9 @@ static const char gc_help[] =
 
 static int gc(rp_cli *cli, int argc, char **argv)
 {
-        admin_args a = { .cli = cli };
+        admin_args a = {};
         rp_client_response r = {};
-        int k = admin_post(&a, argc, argv, "gc", "reclaiming unused chunks", GC_IDLE_TIMEOUT_SEC,
+        int k = admin_post(cli, &a, argc, argv, "gc", "reclaiming unused chunks", GC_IDLE_TIMEOUT_SEC,
                            &r);
         if (k != 0)
                 return k;

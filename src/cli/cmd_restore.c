@@ -15,6 +15,7 @@
  * itself drops a disk whose restore failed) and the first ARM error is reported. Ctrl-C
  * stops waiting and deletes nothing: the restores go on in rpd, and the disks are named so
  * that they can be attached or deleted by hand. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -26,18 +27,6 @@
 
 #define GIB (1024ull * 1024ull * 1024ull)
 #define MAX_VM_DISKS 65 /* the OS disk and 64 data disks */
-
-enum {
-        OPT_COLLECTION = 0x200,
-        OPT_RESTORE_POINT,
-        OPT_DRP,
-        OPT_SOURCE_DISK,
-        OPT_TARGET_GROUP,
-        OPT_SKU,
-        OPT_TAGS,
-        OPT_NO_WAIT,
-        OPT_NO_PROGRESS,
-};
 
 static const rp_cli_column disk_columns[] = {
         { "Name", "name" },
@@ -66,78 +55,30 @@ typedef struct restore_args {
         bool no_wait, no_progress;
 } restore_args;
 
+#define OFF(f) offsetof(restore_args, f)
+static const rp_cli_arg args_table[] = {
+        { .name = "resource-group", .short_name = 'g', .kind = RP_CLI_ARG_STRING, .offset = OFF(group) },
+        { .name = "collection-name", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(collection),
+          .alias = "restore-point-collection-name" },
+        { .name = "restore-point", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(point) },
+        { .name = "name", .short_name = 'n', .kind = RP_CLI_ARG_STRING, .offset = OFF(name) },
+        { .name = "disk-restore-point", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(drp) },
+        { .name = "source-disk", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(source_disk) },
+        { .name = "target-group", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(target_group) },
+        { .name = "location", .short_name = 'l', .kind = RP_CLI_ARG_STRING, .offset = OFF(location) },
+        { .name = "sku", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(sku) },
+        { .name = "tags", .short_name = 0, .kind = RP_CLI_ARG_TAGS, .offset = OFF(tags) },
+        { .name = "no-wait", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(no_wait) },
+        { .name = "no-progress", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(no_progress) },
+        {},
+};
+
+/* What both verbs need, then what each takes. */
+#define POINT_SPEC "resource-group! collection-name! restore-point! name! "
+
 static void restore_args_done(restore_args *a)
 {
-        if (a->tags)
-                json_decref(a->tags);
-}
-
-static int on_opt(void *userdata, int c, char *arg, int argc, char **argv)
-{
-        restore_args *a = userdata;
-        switch (c) {
-        case 'g':
-                a->group = arg;
-                return 0;
-        case 'n':
-                a->name = arg;
-                return 0;
-        case 'l':
-                a->location = arg;
-                return 0;
-        case OPT_COLLECTION:
-                a->collection = arg;
-                return 0;
-        case OPT_RESTORE_POINT:
-                a->point = arg;
-                return 0;
-        case OPT_DRP:
-                a->drp = arg;
-                return 0;
-        case OPT_SOURCE_DISK:
-                a->source_disk = arg;
-                return 0;
-        case OPT_TARGET_GROUP:
-                a->target_group = arg;
-                return 0;
-        case OPT_SKU:
-                a->sku = arg;
-                return 0;
-        case OPT_TAGS:
-                return rp_cli_parse_tags(a->cli, arg, argc, argv, &a->tags);
-        case OPT_NO_WAIT:
-                a->no_wait = true;
-                return 0;
-        case OPT_NO_PROGRESS:
-                a->no_progress = true;
-                return 0;
-        default:
-                return rp_cli_usage_error(a->cli, "unrecognized argument: %s", argv[optind - 1]);
-        }
-}
-
-/* Parse and check the arguments both verbs need. */
-static int parse(restore_args *a, int argc, char **argv, const struct option *opts)
-{
-        int k = rp_cli_parse(a->cli, argc, argv, "+:g:n:l:" RP_CLI_COMMON_SHORT, opts, on_opt, a);
-        if (k != 0)
-                return k;
-        const char *missing[4];
-        size_t n = 0;
-        if (!a->group)
-                missing[n++] = "--resource-group/-g";
-        if (!a->collection)
-                missing[n++] = "--collection-name";
-        if (!a->point)
-                missing[n++] = "--restore-point";
-        if (!a->name)
-                missing[n++] = "--name/-n";
-        if (n == 0)
-                return 0;
-        return rp_cli_usage_error(a->cli, "the following arguments are required: %s%s%s%s%s%s%s",
-                                  missing[0], n > 1 ? ", " : "", n > 1 ? missing[1] : "",
-                                  n > 2 ? ", " : "", n > 2 ? missing[2] : "", n > 3 ? ", " : "",
-                                  n > 3 ? missing[3] : "");
+        rp_cli_args_done(args_table, a);
 }
 
 static const char *target_group(const restore_args *a)
@@ -204,19 +145,13 @@ static const char *entry_disk_name(const json_t *e)
         return slash ? slash + 1 : id;
 }
 
-/* Is @p name an existing resource at @p path? Report it as ResourceExists. @return 0 when
- * absent, or an exit code. */
+/* Fail (ResourceExists) unless the @p kind @p name at @p path is absent. @return 0 when
+ * absent, or an exit code (reported). */
 static int require_absent(restore_args *a, const char *path, const char *api, const char *kind,
                           const char *name)
 {
-        int k = rp_cli_check_absent(a->cli, path, api);
-        if (k != 1)
-                return k;
-        fprintf(stderr,
-                "ERROR: (ResourceExists) The %s '%s' already exists in resource group '%s'. A "
-                "restore creates a new one: delete it first or pick another name.\n",
-                kind, name, target_group(a));
-        return RP_CLI_EXIT_ERROR;
+        return rp_cli_require_absent(a->cli, path, api, kind, name, target_group(a),
+                                     "A restore creates a new one");
 }
 
 /* The PUT body of a disk restored from @p drp_id. */
@@ -329,24 +264,11 @@ static int find_drp(restore_args *a, const json_t *rp, char **ret)
 
 static int restore_disk(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point", required_argument, NULL, OPT_RESTORE_POINT },
-                { "disk-restore-point", required_argument, NULL, OPT_DRP },
-                { "source-disk", required_argument, NULL, OPT_SOURCE_DISK },
-                { "name", required_argument, NULL, 'n' },
-                { "target-group", required_argument, NULL, OPT_TARGET_GROUP },
-                { "location", required_argument, NULL, 'l' },
-                { "sku", required_argument, NULL, OPT_SKU },
-                { "tags", required_argument, NULL, OPT_TAGS },
-                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
-                { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-                {},
-        };
         _cleanup_(restore_args_done) restore_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, opts);
+        int k = rp_cli_parse_args(cli, argc, argv, args_table,
+                                  POINT_SPEC "disk-restore-point source-disk target-group location "
+                                             "sku tags no-wait no-progress",
+                                  &a);
         if (k != 0)
                 return k;
         if (!a.drp == !a.source_disk)
@@ -396,16 +318,11 @@ static int restore_disk(rp_cli *cli, int argc, char **argv)
                 rp_client_response_done(&r);
                 return RP_CLI_EXIT_ERROR;
         }
+        rp_cli_set_resume(cli, (const char *[]){ "rpctl", "disk", "wait", "-g", target_group(&a),
+                                                 "-n", a.name, "--created", NULL });
         k = rp_cli_ops_wait(cli, &ops);
-        if (k < 0) {
-                k = rp_cli_fail_wait(cli, k);
-                if (k == RP_CLI_EXIT_CANCELED)
-                        fprintf(stderr,
-                                "The disk '%s' is still being restored: see 'rpctl disk "
-                                "show -g %s -n %s'.\n",
-                                a.name, target_group(&a), a.name);
-                return k;
-        }
+        if (k < 0)
+                return rp_cli_fail_wait(cli, k);
         rp_client_response *fin = rp_cli_ops_response(&ops, 0);
         if (!rp_client_response_ok(fin))
                 return rp_cli_fail_response(cli, fin);
@@ -660,21 +577,9 @@ static int disk_failures(vm_restore *v)
 
 static int restore_vm(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point", required_argument, NULL, OPT_RESTORE_POINT },
-                { "name", required_argument, NULL, 'n' },
-                { "target-group", required_argument, NULL, OPT_TARGET_GROUP },
-                { "tags", required_argument, NULL, OPT_TAGS },
-                { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-                {},
-        };
         _cleanup_(restore_args_done) restore_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, opts);
-        if (k == 0)
-                k = rp_cli_connect(cli);
+        int k = rp_cli_setup(cli, argc, argv, args_table,
+                             POINT_SPEC "target-group tags no-progress", &a);
         if (k != 0)
                 return k;
         _cleanup_json_ json_t *rp = NULL;
