@@ -175,8 +175,10 @@ static json_t *restore_body(restore_args *a, const char *location, const char *d
         return body;
 }
 
-/* "disk 'NAME' (4.00 GiB)" from the reply to its PUT. */
-static char *row_name(const char *name, const rp_client_response *r)
+/* Follow the restore of disk @p name that @p r (the reply to its PUT, taken over) started, in
+ * a row "disk 'NAME' (4.00 GiB)" that shows bytes and rate from the disk's size.
+ * @return the row's index, or <0 (then @p r is untouched). */
+static int add_row(rp_cli_ops *ops, const char *name, const char *path, rp_client_response *r)
 {
         json_t *bytes = rp_json_get_path(r->body, "properties.diskSizeBytes");
         json_t *gb = rp_json_get_path(r->body, "properties.diskSizeGB");
@@ -184,8 +186,13 @@ static char *row_name(const char *name, const rp_client_response *r)
                      : json_is_integer(gb)  ? (uint64_t)json_integer_value(gb) * GIB
                                             : 0;
         char sz[32];
-        return n ? rp_asprintf("disk '%s' (%s)", name, rp_cli_format_bytes(n, sz, sizeof sz))
-                 : rp_asprintf("disk '%s'", name);
+        _cleanup_free_ char *row =
+                n ? rp_asprintf("disk '%s' (%s)", name, rp_cli_format_bytes(n, sz, sizeof sz))
+                  : rp_asprintf("disk '%s'", name);
+        int k = row ? rp_cli_ops_add(ops, row, "PUT", path, RP_CLI_API_DISK, r) : -ENOMEM;
+        if (k >= 0)
+                rp_cli_ops_set_total(ops, (size_t)k, n);
+        return k;
 }
 
 /* ================================================================ restore disk */
@@ -312,8 +319,7 @@ static int restore_disk(rp_cli *cli, int argc, char **argv)
         }
         _cleanup_(rp_cli_ops_done) rp_cli_ops ops;
         rp_cli_ops_init(&ops, "restore", !a.no_progress);
-        _cleanup_free_ char *row = row_name(a.name, &r);
-        k = row ? rp_cli_ops_add(&ops, row, "PUT", path, RP_CLI_API_DISK, &r) : -ENOMEM;
+        k = add_row(&ops, a.name, path, &r);
         if (k < 0) {
                 rp_client_response_done(&r);
                 return RP_CLI_EXIT_ERROR;
@@ -463,9 +469,7 @@ static int start_disks(vm_restore *v)
                         return k;
                 }
                 d->created = true;
-                _cleanup_free_ char *row = row_name(d->name, &r);
-                k = row ? rp_cli_ops_add(&v->ops, row, "PUT", d->path, RP_CLI_API_DISK, &r)
-                        : -ENOMEM;
+                k = add_row(&v->ops, d->name, d->path, &r);
                 if (k < 0) {
                         rp_client_response_done(&r);
                         return RP_CLI_EXIT_ERROR;
