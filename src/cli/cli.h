@@ -119,6 +119,7 @@ typedef struct rp_cli {
         const char *data;          /**< --data DIR */
         const char *config;        /**< --config FILE */
         enum rp_cli_output output; /**< -o */
+        const char *query;         /**< --query PATH: print only that field */
         bool verbose;              /**< --debug */
         bool help_requested;       /**< --help seen */
         rp_cli_wait_opts wait;     /**< the wait options, for the verbs that take them */

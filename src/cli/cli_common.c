@@ -51,6 +51,9 @@ const char rp_cli_common_help[] =
         "      --subscription ID  subscription to use (else RPD_SUBSCRIPTION, the config file,\n"
         "                         or the first one the token grants)\n"
         "  -o, --output FORMAT    json (default), table, tsv or none\n"
+        "      --query PATH       print only the field at PATH (dotted: id, properties.\n"
+        "                         provisioningState), of every item of a list; a simple\n"
+        "                         form of az's JMESPath --query\n"
         "      --data DIR         talk to the rpd of data directory DIR: reads DIR/rpd.url and\n"
         "                         DIR/tls/ca.pem, signs a token with the key in DIR/auth\n"
         "      --url URL          https URL of rpd (else RPD_URL, then the config file)\n"
@@ -95,6 +98,7 @@ enum {
         OPT_CONFIG,
         OPT_DEBUG,
         OPT_HELP,
+        OPT_QUERY,
         OPT_OUTPUT = 'o',
         OPT_TABLE = 0x1000,
         OPT_WAIT = 0x2000,
@@ -113,6 +117,7 @@ static const struct option common_options[] = {
         { "config", required_argument, NULL, OPT_CONFIG },
         { "debug", no_argument, NULL, OPT_DEBUG },
         { "output", required_argument, NULL, OPT_OUTPUT },
+        { "query", required_argument, NULL, OPT_QUERY },
         { "help", no_argument, NULL, OPT_HELP },
 };
 
@@ -174,6 +179,9 @@ static int common_opt(rp_cli *cli, int c, const char *arg)
                 break;
         case OPT_DEBUG:
                 cli->verbose = true;
+                break;
+        case OPT_QUERY:
+                cli->query = arg;
                 break;
         case OPT_OUTPUT: {
                 enum rp_cli_output o = rp_cli_output_from_string(arg);
@@ -786,9 +794,9 @@ static json_t *column_value(const json_t *row, const rp_cli_column *col, bool de
         return rp_json_get_path(row, col->path);
 }
 
-static char *cell_text(const json_t *row, const rp_cli_column *col, bool derived)
+/* @p v as one line of text (strings without quotes; null and absent: ""), to rp_free(). */
+static char *value_text(const json_t *v)
 {
-        json_t *v = column_value(row, col, derived);
         char *s;
         if (!v || json_is_null(v))
                 s = rp_strdup("");
@@ -802,12 +810,19 @@ static char *cell_text(const json_t *row, const rp_cli_column *col, bool derived
                 s = rp_strdup(json_is_true(v) ? "True" : "False");
         else
                 s = rp_json_dumps(v);
-        if (!derived && strcmp(col->path, "@resourceGroup") == 0 && v)
-                json_decref(v);
-        /* a cell is one line: tabs and newlines would break tsv and table alike */
+        /* one line: tabs and newlines would break tsv and table alike */
         for (char *p = s; p && *p; p++)
                 if (*p == '\t' || *p == '\n' || *p == '\r')
                         *p = ' ';
+        return s;
+}
+
+static char *cell_text(const json_t *row, const rp_cli_column *col, bool derived)
+{
+        json_t *v = column_value(row, col, derived);
+        char *s = value_text(v);
+        if (!derived && strcmp(col->path, "@resourceGroup") == 0 && v)
+                json_decref(v);
         return s;
 }
 
@@ -854,10 +869,59 @@ static void print_rows(rp_cli *cli, const json_t *rows, const rp_cli_column *col
                 rp_free(cells[i]);
 }
 
+/* --query PATH of @p v: the value at the dotted path of an object, or an array of those of
+ * the elements of an array. New reference, or NULL on OOM. */
+static json_t *query(const json_t *v, const char *path)
+{
+        if (!json_is_array(v)) {
+                json_t *x = json_is_object(v) ? rp_json_get_path(v, path) : NULL;
+                return x ? json_incref(x) : json_null();
+        }
+        json_t *out = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+                json_t *x = json_is_object(e) ? rp_json_get_path(e, path) : NULL;
+                if (!out || json_array_append(out, x ? x : json_null()) < 0) {
+                        if (out)
+                                json_decref(out);
+                        return NULL;
+                }
+        }
+        return out;
+}
+
+/* Print the scalars of @p v (a scalar, or an array of scalars) a line each. @return false
+ * when @p v holds anything else. */
+static bool print_scalars(const json_t *v)
+{
+        if (json_is_object(v))
+                return false;
+        size_t n = json_is_array(v) ? json_array_size(v) : 1;
+        for (size_t i = 0; i < n; i++) {
+                const json_t *x = json_is_array(v) ? json_array_get(v, i) : v;
+                if (json_is_object(x) || json_is_array(x))
+                        return false;
+        }
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *s = value_text(json_is_array(v) ? json_array_get(v, i) : v);
+                puts(rp_strempty(s));
+        }
+        return true;
+}
+
 void rp_cli_print(rp_cli *cli, const json_t *v, const rp_cli_column *columns)
 {
         if (!v || cli->output == RP_CLI_OUTPUT_NONE)
                 return;
+        _cleanup_json_ json_t *selected = cli->query ? query(v, cli->query) : NULL;
+        if (cli->query) {
+                /* what --query selects has no known columns: its own scalars, else its fields */
+                if (!selected || (cli->output != RP_CLI_OUTPUT_JSON && print_scalars(selected)))
+                        return;
+                v = selected;
+                columns = NULL;
+        }
         if (cli->output == RP_CLI_OUTPUT_JSON || (!json_is_object(v) && !json_is_array(v))) {
                 json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
                 putchar('\n');

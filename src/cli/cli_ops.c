@@ -34,7 +34,7 @@
 #define BAR_WIDTH 20
 #define NAME_MAX_WIDTH 40
 #define MAX_OPS 256
-#define COPY_POLL_USEC RP_USEC_PER_SEC
+#define COPY_POLL_USEC (RP_USEC_PER_SEC / 2) /* rpd updates a copy's progress every second */
 
 void rp_cli_ops_init(rp_cli_ops *o, const char *label, bool enabled)
 {
@@ -190,8 +190,12 @@ static row_figures figures(const rp_cli_op *op, rp_usec_t now)
                           .percent = op->end && !op_failed(op) ? 100 : op_percent(op),
                           .rate = op->rate,
                           .done = op->done };
-        if (f.done < 0 && op->total && f.percent >= 0)
+        if (op->end && !op_failed(op) && op->total)
+                f.done = (int64_t)op->total;
+        else if (f.done < 0 && op->total && f.percent >= 0)
                 f.done = (int64_t)((double)op->total * f.percent / 100.0);
+        if (op->end && f.done >= 0 && f.elapsed > 0)
+                f.rate = (double)f.done / f.elapsed; /* the mean, at the end */
         if (f.rate < 0 && f.done >= 0 && f.elapsed > 0)
                 f.rate = (double)f.done / f.elapsed;
         if (op->end)
@@ -454,7 +458,7 @@ int rp_cli_copy_message_parse(const char *msg, rp_cli_row_update *u)
         int64_t left = 0;
         if (!msg || sscanf(msg, "%" SCNu64 " of %" SCNu64 " bytes copied, %lf MB/s, %" SCNd64 " s left",
                            &done, &needed, &mbps, &left) != 4 ||
-            done > needed || mbps < 0)
+            needed == 0 || done > needed || mbps < 0) /* 0 needed: not known yet */
                 return -EBADMSG;
         u->done = (int64_t)done;
         u->total = needed;
@@ -524,8 +528,8 @@ int rp_cli_follow_copy(rp_cli *cli, const char *path, const char *name, bool pro
                 if (k != 0)
                         return k;
                 const char *state = copy_state(rp);
-                if (!state && first) { /* not a copy: nothing to follow */
-                        *ret = TAKE_PTR(rp);
+                if (first && (!state || rp_streq(state, "ReplicationState/succeeded"))) {
+                        *ret = TAKE_PTR(rp); /* not a copy, or one already done */
                         return 0;
                 }
                 k = copy_rows(&ops, rp, first);

@@ -93,17 +93,29 @@ static char *disk_path(restore_args *a, const char *name)
                            a->cli->subscription, target_group(a), name);
 }
 
-/* GET the restore point and check that it can be restored. @return 0 with it in @p ret, or
- * an exit code (reported: a missing collection or point is ResourceNotFound). */
-static int get_point(restore_args *a, json_t **ret)
+/* GET the restore point and check that it can be restored; when it is a copy from another
+ * region still in progress, wait for the copy first (with its progress: rpd refuses to restore
+ * an incomplete copy). Also GET its collection: the point, its disk restore points and so the
+ * disks restored from them are in the collection's region (not in sourceMetadata.location,
+ * which is the source VM's region).
+ * @param[out] ret the point, @param[out] ret_location the region (to rp_free). Untouched on
+ *             failure.
+ * @return 0, or an exit code (reported: a missing collection or point is ResourceNotFound). */
+static int get_point(restore_args *a, json_t **ret, char **ret_location)
 {
-        _cleanup_free_ char *path =
+        _cleanup_free_ char *rpc_path =
                 rp_cli_path("/subscriptions/%s/resourceGroups/%s/providers/"
-                            "Microsoft.Compute/restorePointCollections/%s/"
-                            "restorePoints/%s",
+                            "Microsoft.Compute/restorePointCollections/%s",
+                            a->cli->subscription, a->group, a->collection);
+        _cleanup_free_ char *full =
+                rp_cli_path("/subscriptions/%s/resourceGroups/%s/providers/"
+                            "Microsoft.Compute/restorePointCollections/%s/restorePoints/%s",
                             a->cli->subscription, a->group, a->collection, a->point);
-        _cleanup_json_ json_t *rp = NULL;
-        int k = path ? rp_cli_get(a->cli, path, RP_CLI_API_COMPUTE, &rp) : RP_CLI_EXIT_ERROR;
+        _cleanup_free_ char *label = rp_asprintf("restore point '%s'", a->point);
+        _cleanup_json_ json_t *rpc = NULL, *rp = NULL;
+        if (!rpc_path || !full || !label)
+                return RP_CLI_EXIT_ERROR;
+        int k = rp_cli_get(a->cli, full, RP_CLI_API_COMPUTE, &rp);
         if (k != 0)
                 return k;
         const char *st = json_string_value(rp_json_get_path(rp, "properties.provisioningState"));
@@ -114,6 +126,15 @@ static int get_point(restore_args *a, json_t **ret)
                         a->point, rp_strempty(st));
                 return RP_CLI_EXIT_ERROR;
         }
+        json_decref(TAKE_PTR(rp));
+        rp_cli_set_resume(a->cli, (const char *[]){ "rpctl", "restore-point", "wait", "-g",
+                                                    a->group, "--collection-name", a->collection,
+                                                    "-n", a->point, "--replicated", NULL });
+        k = rp_cli_follow_copy(a->cli, full, label, !a->no_progress, 0, &rp);
+        if (k == 0)
+                k = rp_cli_get(a->cli, rpc_path, RP_CLI_API_COMPUTE, &rpc);
+        if (k != 0)
+                return k;
         if (!json_is_object(rp_json_get_path(rp, "properties.sourceMetadata.storageProfile"))) {
                 fprintf(stderr,
                         "ERROR: (InvalidResponse) The restore point '%s' has no "
@@ -121,17 +142,16 @@ static int get_point(restore_args *a, json_t **ret)
                         a->point);
                 return RP_CLI_EXIT_ERROR;
         }
+        const char *loc = json_string_value(json_object_get(rpc, "location"));
+        _cleanup_free_ char *location = loc ? rp_strdup(loc) : NULL;
+        if (!location) {
+                fputs("ERROR: (InvalidResponse) The restore point collection has no location.\n",
+                      stderr);
+                return RP_CLI_EXIT_ERROR;
+        }
         *ret = TAKE_PTR(rp);
+        *ret_location = TAKE_PTR(location);
         return 0;
-}
-
-/* The region of the restore point (its disk restore points live there, and so must the disks
- * restored from them). */
-static const char *point_location(const json_t *rp)
-{
-        const char *loc =
-                json_string_value(rp_json_get_path(rp, "properties.sourceMetadata.location"));
-        return loc ? loc : json_string_value(json_object_get(rp, "location"));
 }
 
 /* The name of a disk of sourceMetadata: "name", else the last segment of managedDisk.id. */
@@ -286,7 +306,8 @@ static int restore_disk(rp_cli *cli, int argc, char **argv)
                 return k;
         _cleanup_json_ json_t *rp = NULL;
         _cleanup_free_ char *drp_id = NULL;
-        k = get_point(&a, &rp);
+        _cleanup_free_ char *point_location = NULL;
+        k = get_point(&a, &rp, &point_location);
         if (k == 0)
                 k = find_drp(&a, rp, &drp_id);
         if (k != 0)
@@ -296,7 +317,7 @@ static int restore_disk(rp_cli *cli, int argc, char **argv)
         k = rp_cli_get(cli, drp_id, RP_CLI_API_DISK, &drp);
         if (k != 0)
                 return k;
-        const char *location = a.location ? a.location : point_location(rp);
+        const char *location = a.location ? a.location : point_location;
         _cleanup_free_ char *path = disk_path(&a, a.name);
         if (!path || !location)
                 return RP_CLI_EXIT_ERROR;
@@ -587,19 +608,16 @@ static int restore_vm(rp_cli *cli, int argc, char **argv)
         if (k != 0)
                 return k;
         _cleanup_json_ json_t *rp = NULL;
-        k = get_point(&a, &rp);
+        _cleanup_free_ char *location = NULL;
+        k = get_point(&a, &rp, &location);
         if (k != 0)
                 return k;
         _cleanup_(vm_restore_done) vm_restore v = {
                 .a = &a,
                 .meta = rp_json_get_path(rp, "properties.sourceMetadata"),
-                .location = point_location(rp),
+                .location = location,
         };
         rp_cli_ops_init(&v.ops, "restore", !a.no_progress);
-        if (!v.location) {
-                fputs("ERROR: (InvalidResponse) The restore point has no location.\n", stderr);
-                return RP_CLI_EXIT_ERROR;
-        }
         k = plan(&v);
         if (k != 0)
                 return k;

@@ -215,6 +215,21 @@ static void test_cli_args__table_and_tsv(void **state)
                                    "---------  -------------  ---------  ----\n"
                                    "a          rg1            Succeeded  12\n"
                                    "long-name  RG2            with tab   \n");
+        /* --query: the field of every item, a line each; json keeps the JSON form */
+        cli.query = "properties.state";
+        cli.output = RP_CLI_OUTPUT_TSV;
+        _cleanup_free_ char *q = capture_stdout(print_it, &c);
+        assert_string_equal(q, "Succeeded\nwith tab\n");
+        cli.output = RP_CLI_OUTPUT_JSON;
+        c.v = json_array_get(v, 0);
+        _cleanup_free_ char *qj = capture_stdout(print_it, &c);
+        assert_string_equal(qj, "\"Succeeded\"\n");
+        cli.query = "properties";
+        cli.output = RP_CLI_OUTPUT_TSV;
+        _cleanup_free_ char *qo = capture_stdout(print_it, &c); /* an object: its fields */
+        assert_string_equal(qo, "Succeeded\t12\n");
+        cli.query = NULL;
+        c.v = v;
         cli.output = RP_CLI_OUTPUT_NONE;
         _cleanup_free_ char *none = capture_stdout(print_it, &c);
         assert_string_equal(none, "");
