@@ -370,7 +370,7 @@ typedef struct rp_cli_op {
 /**
  * Several long-running operations followed together on one client, with progress on stderr:
  * on a terminal one row per operation redrawn in place,
- *   disk 'vm2_os' (1.00 GiB) [##########..........]  50%  512 MiB / 1.00 GiB  98.1 MB/s  0:04  0:04 left
+ *   restore: disk 'vm2_os' (1.00 GiB) [#####.....]  50%  512 MiB / 1.00 GiB  98.1 MB/s  0:04  0:04 left
  * (the bytes and rate when they are known), elsewhere plain lines
  * "label: NAME: 50% (InProgress), 512 MiB of 1.00 GiB, 98.1 MB/s, 0:04 elapsed, 0:04 left"
  * at every 10% step, on a change of status and at least every 5 s, and "label: NAME:

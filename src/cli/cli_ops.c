@@ -233,12 +233,13 @@ static int term_width(void)
         return 80;
 }
 
-static void draw_row(const rp_cli_op *op, int name_width, rp_usec_t now)
+static void draw_row(const rp_cli_ops *o, const rp_cli_op *op, int name_width, rp_usec_t now)
 {
         char line[512], el[32], eta[32], why[300], bytes[96];
         row_figures f = figures(op, now);
         rp_cli_format_duration(f.elapsed, el, sizeof el);
-        int n = snprintf(line, sizeof line, "%-*.*s ", name_width, name_width, op->name);
+        int n = snprintf(line, sizeof line, "%s: %-*.*s ", o->label, name_width, name_width,
+                         op->name);
         if (op->end && op_failed(op)) {
                 snprintf(line + n, sizeof line - (size_t)n, " %s after %s%s", op_status(op), el,
                          failure(op, why, sizeof why));
@@ -279,7 +280,7 @@ void rp_cli_ops_draw(rp_cli_ops *o)
         if (o->drawn_rows > 0)
                 fprintf(stderr, "\033[%zuA", o->drawn_rows);
         for (size_t i = 0; i < o->n; i++)
-                draw_row(&o->ops[i], name_width, now);
+                draw_row(o, &o->ops[i], name_width, now);
         o->drawn_rows = o->n;
         fflush(stderr);
 }
