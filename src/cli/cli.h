@@ -169,6 +169,14 @@ typedef struct rp_cli_arg {
         const char *const *choices; /**< RP_CLI_ARG_CHOICE: NULL-terminated */
 } rp_cli_arg;
 
+/** An rp_cli_arg: long name, short name (or 0), kind, offset of the value, then designated
+ *  initializers of the other fields (.alias = "...", .min = 1, ...). */
+#define RP_CLI_ARG(name_, short_, kind_, offset_, ...)                                             \
+        {                                                                                          \
+                .name = (name_), .short_name = (short_), .kind = (kind_), .offset = (offset_),     \
+                __VA_ARGS__                                                                        \
+        }
+
 /** The names of the wait options, to append to the spec of a wait verb. */
 #define RP_CLI_WAIT_SPEC " created updated deleted exists interval timeout"
 
@@ -194,8 +202,8 @@ typedef struct rp_cli_arg {
  * LIST and TAGS values are created in @p args: empty them with rp_cli_args_done().
  * @return 0 to go on, -1 when --help was printed (exit 0), or an exit code (reported).
  */
-int rp_cli_parse_args(rp_cli *cli, int argc, char **argv, const rp_cli_arg *table,
-                      const char *spec, void *args);
+int rp_cli_parse_args(rp_cli *cli, int argc, char **argv, const rp_cli_arg *table, const char *spec,
+                      void *args);
 
 /** Release the LIST and TAGS values that rp_cli_parse_args() stored in @p args. */
 void rp_cli_args_done(const rp_cli_arg *table, void *args);
@@ -258,8 +266,7 @@ int rp_cli_show(rp_cli *cli, const char *path, const char *api_version, const rp
 
 /** GET the list at @p path (following nextLink) and print it with @p cols. @return an exit
  *  code (reported). */
-int rp_cli_list(rp_cli *cli, const char *path, const char *api_version,
-                const rp_cli_column *cols);
+int rp_cli_list(rp_cli *cli, const char *path, const char *api_version, const rp_cli_column *cols);
 
 /** Print @p v (an object or an array of objects) in the chosen format; NULL prints nothing.
  *  @p columns is for table and tsv (NULL: the scalar fields of the first object). */
@@ -308,8 +315,8 @@ int rp_cli_check_absent(rp_cli *cli, const char *path, const char *api_version);
  * already exists in resource group 'GROUP'. WHY: delete it first or pick another name."
  * @return 0 when absent, or an exit code (reported).
  */
-int rp_cli_require_absent(rp_cli *cli, const char *path, const char *api_version,
-                          const char *kind, const char *name, const char *group, const char *why);
+int rp_cli_require_absent(rp_cli *cli, const char *path, const char *api_version, const char *kind,
+                          const char *name, const char *group, const char *why);
 
 /**
  * The location of resource group @p group (the default location of what is created in it, as
@@ -370,11 +377,11 @@ typedef struct rp_cli_op {
 /**
  * Several long-running operations followed together on one client, with progress on stderr:
  * on a terminal one row per operation redrawn in place,
- *   restore: disk 'vm2_os' (1.00 GiB) [#####.....]  50%  512 MiB / 1.00 GiB  98.1 MB/s  0:04  0:04 left
- * (the bytes and rate when they are known), elsewhere plain lines
- * "label: NAME: 50% (InProgress), 512 MiB of 1.00 GiB, 98.1 MB/s, 0:04 elapsed, 0:04 left"
- * at every 10% step, on a change of status and at least every 5 s, and "label: NAME:
- * Succeeded in 1.2 s" at the end. A zeroed struct after rp_cli_ops_init() is empty.
+ *   restore: disk 'vm2_os' (1.00 GiB) [#####.....]  50%  512 MiB / 1.00 GiB  98.1 MB/s  0:04  0:04
+ * left (the bytes and rate when they are known), elsewhere plain lines "label: NAME: 50%
+ * (InProgress), 512 MiB of 1.00 GiB, 98.1 MB/s, 0:04 elapsed, 0:04 left" at every 10% step, on a
+ * change of status and at least every 5 s, and "label: NAME: Succeeded in 1.2 s" at the end. A
+ * zeroed struct after rp_cli_ops_init() is empty.
  */
 typedef struct rp_cli_ops {
         const char *label; /**< "create", "restore", "copy" */
@@ -464,6 +471,4 @@ int rp_cli_follow_copy(rp_cli *cli, const char *path, const char *name, bool pro
  * @p what and the message of an Error status of properties.instanceView, if any.
  * @return 0, or an exit code (reported): a failed GET, Failed, OperationTimeout, Ctrl-C.
  */
-int rp_cli_wait_resource(rp_cli *cli, const char *path, const char *api_version,
-                         const char *what);
-
+int rp_cli_wait_resource(rp_cli *cli, const char *path, const char *api_version, const char *what);

@@ -124,15 +124,16 @@ static const struct option common_options[] = {
 /* The wait options: their values live in rp_cli.wait. */
 #define WAIT_OFF(f) offsetof(rp_cli, wait.f)
 static const rp_cli_arg wait_table[] = {
-        { .name = "created", .short_name = 0, .kind = RP_CLI_ARG_SET, .offset = WAIT_OFF(cond), .value = RP_CLI_WAIT_CREATED },
-        { .name = "updated", .short_name = 0, .kind = RP_CLI_ARG_SET, .offset = WAIT_OFF(cond), .value = RP_CLI_WAIT_UPDATED },
-        { .name = "deleted", .short_name = 0, .kind = RP_CLI_ARG_SET, .offset = WAIT_OFF(cond), .value = RP_CLI_WAIT_DELETED },
-        { .name = "exists", .short_name = 0, .kind = RP_CLI_ARG_SET, .offset = WAIT_OFF(cond), .value = RP_CLI_WAIT_EXISTS },
-        { .name = "replicated", .short_name = 0, .kind = RP_CLI_ARG_SET, .offset = WAIT_OFF(cond), .value = RP_CLI_WAIT_REPLICATED },
-        { .name = "interval", .short_name = 0, .kind = RP_CLI_ARG_U64, .offset = WAIT_OFF(interval_sec), .min = 1, .max = WAIT_MAX_SEC,
-          .given = WAIT_OFF(interval_given) },
-        { .name = "timeout", .short_name = 0, .kind = RP_CLI_ARG_U64, .offset = WAIT_OFF(timeout_sec), .min = 1, .max = WAIT_MAX_SEC,
-          .given = WAIT_OFF(timeout_given) },
+        RP_CLI_ARG("created", 0, RP_CLI_ARG_SET, WAIT_OFF(cond), .value = RP_CLI_WAIT_CREATED),
+        RP_CLI_ARG("updated", 0, RP_CLI_ARG_SET, WAIT_OFF(cond), .value = RP_CLI_WAIT_UPDATED),
+        RP_CLI_ARG("deleted", 0, RP_CLI_ARG_SET, WAIT_OFF(cond), .value = RP_CLI_WAIT_DELETED),
+        RP_CLI_ARG("exists", 0, RP_CLI_ARG_SET, WAIT_OFF(cond), .value = RP_CLI_WAIT_EXISTS),
+        RP_CLI_ARG("replicated", 0, RP_CLI_ARG_SET, WAIT_OFF(cond),
+                   .value = RP_CLI_WAIT_REPLICATED),
+        RP_CLI_ARG("interval", 0, RP_CLI_ARG_U64, WAIT_OFF(interval_sec), .min = 1,
+                   .max = WAIT_MAX_SEC, .given = WAIT_OFF(interval_given)),
+        RP_CLI_ARG("timeout", 0, RP_CLI_ARG_U64, WAIT_OFF(timeout_sec), .min = 1,
+                   .max = WAIT_MAX_SEC, .given = WAIT_OFF(timeout_given)),
         {},
 };
 
@@ -227,9 +228,8 @@ static int add_tag(rp_cli *cli, json_t *tags, const char *s)
         if (!*key)
                 return rp_cli_usage_error(cli, "argument --tags: '%s' has no name (use key=value)",
                                           s);
-        return json_object_set_new(tags, key, json_string(eq ? eq + 1 : "")) < 0
-                       ? RP_CLI_EXIT_ERROR
-                       : 0;
+        return json_object_set_new(tags, key, json_string(eq ? eq + 1 : "")) < 0 ? RP_CLI_EXIT_ERROR
+                                                                                 : 0;
 }
 
 /* "a, b, c" of a NULL-terminated list, to rp_free(), or NULL on OOM. */
@@ -248,8 +248,7 @@ static char *join_choices(const char *const *choices)
 }
 
 /* Store the value of @p a in the struct at @p base. @return 0 or an exit code (reported). */
-static int store_arg(rp_cli *cli, const rp_cli_arg *a, void *base, char *arg, int argc,
-                     char **argv)
+static int store_arg(rp_cli *cli, const rp_cli_arg *a, void *base, char *arg, int argc, char **argv)
 {
         void *field = (char *)base + a->offset;
         char name[64];
@@ -383,15 +382,15 @@ static verb_arg *find_verb_arg(verb_arg *va, size_t nva, int c)
 {
         for (size_t i = 0; i < nva; i++) {
                 const rp_cli_arg *a = va[i].arg;
-                if (c == va[i].val || (c > 0 && c < 0x80 && (c == a->short_name ||
-                                                              c == a->alias_short)))
+                if (c == va[i].val ||
+                    (c > 0 && c < 0x80 && (c == a->short_name || c == a->alias_short)))
                         return &va[i];
         }
         return NULL;
 }
 
-int rp_cli_parse_args(rp_cli *cli, int argc, char **argv, const rp_cli_arg *table,
-                      const char *spec, void *args)
+int rp_cli_parse_args(rp_cli *cli, int argc, char **argv, const rp_cli_arg *table, const char *spec,
+                      void *args)
 {
         verb_arg va[MAX_ARGS];
         struct option opts[2 * MAX_ARGS + ELEMENTSOF(common_options) + 1] = {};
@@ -746,8 +745,8 @@ int rp_cli_check_absent(rp_cli *cli, const char *path, const char *api_version)
         return k;
 }
 
-int rp_cli_require_absent(rp_cli *cli, const char *path, const char *api_version,
-                          const char *kind, const char *name, const char *group, const char *why)
+int rp_cli_require_absent(rp_cli *cli, const char *path, const char *api_version, const char *kind,
+                          const char *name, const char *group, const char *why)
 {
         int k = rp_cli_check_absent(cli, path, api_version);
         if (k != 1)

@@ -442,8 +442,8 @@ static const char *copy_disk_name(const json_t *rp, const char *drp_id)
                         entries[n++] = e;
         }
         for (i = 0; i < n; i++) {
-                const char *id = json_string_value(rp_json_get_path(entries[i],
-                                                                    "diskRestorePoint.id"));
+                const char *id =
+                        json_string_value(rp_json_get_path(entries[i], "diskRestorePoint.id"));
                 const char *name = json_string_value(json_object_get(entries[i], "name"));
                 if (name && rp_strcaseeq(id, drp_id))
                         return name;
@@ -457,8 +457,9 @@ int rp_cli_copy_message_parse(const char *msg, rp_cli_row_update *u)
         uint64_t done = 0, needed = 0;
         double mbps = 0;
         int64_t left = 0;
-        if (!msg || sscanf(msg, "%" SCNu64 " of %" SCNu64 " bytes copied, %lf MB/s, %" SCNd64 " s left",
-                           &done, &needed, &mbps, &left) != 4 ||
+        if (!msg ||
+            sscanf(msg, "%" SCNu64 " of %" SCNu64 " bytes copied, %lf MB/s, %" SCNd64 " s left",
+                   &done, &needed, &mbps, &left) != 4 ||
             needed == 0 || done > needed || mbps < 0) /* 0 needed: not known yet */
                 return -EBADMSG;
         u->done = (int64_t)done;
@@ -494,7 +495,9 @@ static int copy_rows(rp_cli_ops *o, const json_t *rp, bool first)
                 bool ok = rp_streq(code, "ReplicationState/succeeded");
                 bool bad = rp_streq(code, "ReplicationState/failed");
                 rp_cli_row_update u = {
-                        .status = ok ? "Succeeded" : bad ? "Failed" : "InProgress",
+                        .status = ok    ? "Succeeded"
+                                  : bad ? "Failed"
+                                        : "InProgress",
                         .percent = json_is_number(pct) ? json_number_value(pct) : -1,
                         .done = -1,
                         .rate = -1,
@@ -502,9 +505,9 @@ static int copy_rows(rp_cli_ops *o, const json_t *rp, bool first)
                         .ended = ok || bad,
                         .failed = bad,
                 };
-                _cleanup_free_ char *why = bad ? rp_asprintf("(ReplicationFailed) %s",
-                                                             msg ? msg : "The copy failed.")
-                                               : NULL;
+                _cleanup_free_ char *why =
+                        bad ? rp_asprintf("(ReplicationFailed) %s", msg ? msg : "The copy failed.")
+                            : NULL;
                 u.error = why;
                 if (!ok && !bad)
                         (void)rp_cli_copy_message_parse(msg, &u);

@@ -47,7 +47,7 @@ typedef struct admin_args {
 } admin_args;
 
 static const rp_cli_arg args_table[] = {
-        { .name = "region", .short_name = 'r', .kind = RP_CLI_ARG_STRING, .offset = offsetof(admin_args, region) },
+        RP_CLI_ARG("region", 'r', RP_CLI_ARG_STRING, offsetof(admin_args, region)),
         {},
 };
 
@@ -150,8 +150,8 @@ static int gc(rp_cli *cli, int argc, char **argv)
 {
         admin_args a = {};
         rp_client_response r = {};
-        int k = admin_post(cli, &a, argc, argv, "gc", "reclaiming unused chunks", GC_IDLE_TIMEOUT_SEC,
-                           &r);
+        int k = admin_post(cli, &a, argc, argv, "gc", "reclaiming unused chunks",
+                           GC_IDLE_TIMEOUT_SEC, &r);
         if (k != 0)
                 return k;
         if (!rp_client_response_ok(&r) || !json_is_object(r.body)) {

@@ -55,28 +55,29 @@ typedef struct disk_args {
 
 #define OFF(f) offsetof(disk_args, f)
 static const rp_cli_arg args_table[] = {
-        { .name = "resource-group", .short_name = 'g', .kind = RP_CLI_ARG_STRING, .offset = OFF(group) },
-        { .name = "name", .short_name = 'n', .kind = RP_CLI_ARG_STRING, .offset = OFF(name) },
-        { .name = "location", .short_name = 'l', .kind = RP_CLI_ARG_STRING, .offset = OFF(location) },
-        { .name = "file", .short_name = 'f', .kind = RP_CLI_ARG_STRING, .offset = OFF(file) },
-        { .name = "size-gb", .short_name = 0, .kind = RP_CLI_ARG_U64, .offset = OFF(size_gb), .min = 1, .max = MAX_DISK_GB,
-          .given = OFF(size_gb_given) },
-        { .name = "upload-size-bytes", .short_name = 0, .kind = RP_CLI_ARG_U64, .offset = OFF(upload_bytes), .min = RP_MIN_UPLOAD_BYTES,
-          .max = RP_MAX_DISK_BYTES, .given = OFF(upload_bytes_given) },
-        { .name = "upload-type", .short_name = 0, .kind = RP_CLI_ARG_CHOICE, .offset = OFF(upload_type), .choices = upload_types },
-        { .name = "sku", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(sku) },
-        { .name = "os-type", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(os_type) },
-        { .name = "hyper-v-generation", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(hyperv) },
-        { .name = "access-level", .short_name = 0, .kind = RP_CLI_ARG_CHOICE, .offset = OFF(access), .choices = access_levels },
-        { .name = "duration-in-seconds", .short_name = 0, .kind = RP_CLI_ARG_U64, .offset = OFF(duration), .min = 1,
-          .max = MAX_SAS_DURATION_SEC, .given = OFF(duration_given) },
-        { .name = "parallel", .short_name = 0, .kind = RP_CLI_ARG_U64, .offset = OFF(parallel), .min = 1, .max = RP_CLIENT_MAX_PARALLEL,
-          .given = OFF(parallel_given) },
-        { .name = "tags", .short_name = 0, .kind = RP_CLI_ARG_TAGS, .offset = OFF(tags) },
-        { .name = "no-wait", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(no_wait) },
-        { .name = "overwrite", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(overwrite) },
-        { .name = "no-progress", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(no_progress) },
-        { .name = "yes", .short_name = 'y', .kind = RP_CLI_ARG_IGNORE, .offset = 0 },
+        RP_CLI_ARG("resource-group", 'g', RP_CLI_ARG_STRING, OFF(group)),
+        RP_CLI_ARG("name", 'n', RP_CLI_ARG_STRING, OFF(name)),
+        RP_CLI_ARG("location", 'l', RP_CLI_ARG_STRING, OFF(location)),
+        RP_CLI_ARG("file", 'f', RP_CLI_ARG_STRING, OFF(file)),
+        RP_CLI_ARG("size-gb", 0, RP_CLI_ARG_U64, OFF(size_gb), .min = 1, .max = MAX_DISK_GB,
+                   .given = OFF(size_gb_given)),
+        RP_CLI_ARG("upload-size-bytes", 0, RP_CLI_ARG_U64, OFF(upload_bytes),
+                   .min = RP_MIN_UPLOAD_BYTES, .max = RP_MAX_DISK_BYTES,
+                   .given = OFF(upload_bytes_given)),
+        RP_CLI_ARG("upload-type", 0, RP_CLI_ARG_CHOICE, OFF(upload_type), .choices = upload_types),
+        RP_CLI_ARG("sku", 0, RP_CLI_ARG_STRING, OFF(sku)),
+        RP_CLI_ARG("os-type", 0, RP_CLI_ARG_STRING, OFF(os_type)),
+        RP_CLI_ARG("hyper-v-generation", 0, RP_CLI_ARG_STRING, OFF(hyperv)),
+        RP_CLI_ARG("access-level", 0, RP_CLI_ARG_CHOICE, OFF(access), .choices = access_levels),
+        RP_CLI_ARG("duration-in-seconds", 0, RP_CLI_ARG_U64, OFF(duration), .min = 1,
+                   .max = MAX_SAS_DURATION_SEC, .given = OFF(duration_given)),
+        RP_CLI_ARG("parallel", 0, RP_CLI_ARG_U64, OFF(parallel), .min = 1,
+                   .max = RP_CLIENT_MAX_PARALLEL, .given = OFF(parallel_given)),
+        RP_CLI_ARG("tags", 0, RP_CLI_ARG_TAGS, OFF(tags)),
+        RP_CLI_ARG("no-wait", 0, RP_CLI_ARG_FLAG, OFF(no_wait)),
+        RP_CLI_ARG("overwrite", 0, RP_CLI_ARG_FLAG, OFF(overwrite)),
+        RP_CLI_ARG("no-progress", 0, RP_CLI_ARG_FLAG, OFF(no_progress)),
+        RP_CLI_ARG("yes", 'y', RP_CLI_ARG_IGNORE, 0),
         {},
 };
 
@@ -125,9 +126,10 @@ static int resolve_location(disk_args *a, char **ret)
 /* The PUT body of a new disk. */
 static json_t *create_body(disk_args *a, const char *location)
 {
-        json_t *cd = a->upload_bytes_given ? json_pack("{s:s, s:I}", "createOption", "Upload",
-                                                "uploadSizeBytes", (json_int_t)a->upload_bytes)
-                                    : json_pack("{s:s}", "createOption", "Empty");
+        json_t *cd = a->upload_bytes_given
+                             ? json_pack("{s:s, s:I}", "createOption", "Upload", "uploadSizeBytes",
+                                         (json_int_t)a->upload_bytes)
+                             : json_pack("{s:s}", "createOption", "Empty");
         json_t *body =
                 json_pack("{s:s, s:{s:o}}", "location", location, "properties", "creationData", cd);
         if (!body)
@@ -253,7 +255,9 @@ static const char create_help[] =
 static int disk_create(rp_cli *cli, int argc, char **argv)
 {
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, "resource-group! name! location size-gb upload-size-bytes upload-type sku os-type hyper-v-generation tags no-wait");
+        int k = parse(&a, argc, argv,
+                      "resource-group! name! location size-gb upload-size-bytes upload-type sku "
+                      "os-type hyper-v-generation tags no-wait");
         if (k != 0)
                 return k;
         if (a.size_gb_given == a.upload_bytes_given)
@@ -359,8 +363,7 @@ static const char wait_help[] =
         "\n"
         "Options:\n"
         "  -g, --resource-group GROUP  the resource group\n"
-        "  -n, --name NAME             the disk name\n" RP_CLI_WAIT_HELP
-        "\n"
+        "  -n, --name NAME             the disk name\n" RP_CLI_WAIT_HELP "\n"
         "Examples:\n"
         "  rpctl disk wait -g rg1 -n restored1 --created\n"
         "  rpctl disk wait -g rg1 -n data1 --deleted --timeout 600\n";
@@ -520,7 +523,9 @@ static int transfer_failed(disk_args *a, int k, rp_client_error *e, const char *
 static int disk_import(rp_cli *cli, int argc, char **argv)
 {
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, "resource-group! name! file! location sku os-type hyper-v-generation tags parallel no-progress");
+        int k = parse(&a, argc, argv,
+                      "resource-group! name! file! location sku os-type hyper-v-generation tags "
+                      "parallel no-progress");
         if (k != 0)
                 return k;
         _cleanup_close_ int fd = -1;
@@ -647,7 +652,8 @@ static int disk_export(rp_cli *cli, int argc, char **argv)
                 char sz[32];
                 rp_cli_progress_note(&p, "downloading disk '%s' (%s) to '%s', %u reads in flight",
                                      a.name, rp_cli_format_bytes(size, sz, sizeof sz), a.file,
-                                     a.parallel ? (unsigned)a.parallel : RP_CLIENT_DEFAULT_PARALLEL);
+                                     a.parallel ? (unsigned)a.parallel
+                                                : RP_CLIENT_DEFAULT_PARALLEL);
                 rp_client_xfer_opts xo = { .parallel = (unsigned)a.parallel,
                                            .progress = rp_cli_progress_update,
                                            .userdata = &p };

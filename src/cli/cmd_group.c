@@ -24,11 +24,12 @@ typedef struct group_args {
 
 #define OFF(f) offsetof(group_args, f)
 static const rp_cli_arg args_table[] = {
-        { .name = "name", .short_name = 'n', .kind = RP_CLI_ARG_STRING, .offset = OFF(name), .alias = "resource-group", .alias_short = 'g' },
-        { .name = "location", .short_name = 'l', .kind = RP_CLI_ARG_STRING, .offset = OFF(location) },
-        { .name = "tags", .short_name = 0, .kind = RP_CLI_ARG_TAGS, .offset = OFF(tags) },
-        { .name = "no-wait", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(no_wait) },
-        { .name = "yes", .short_name = 'y', .kind = RP_CLI_ARG_IGNORE, .offset = 0 },
+        RP_CLI_ARG("name", 'n', RP_CLI_ARG_STRING, OFF(name), .alias = "resource-group",
+                   .alias_short = 'g'),
+        RP_CLI_ARG("location", 'l', RP_CLI_ARG_STRING, OFF(location)),
+        RP_CLI_ARG("tags", 0, RP_CLI_ARG_TAGS, OFF(tags)),
+        RP_CLI_ARG("no-wait", 0, RP_CLI_ARG_FLAG, OFF(no_wait)),
+        RP_CLI_ARG("yes", 'y', RP_CLI_ARG_IGNORE, 0),
         {},
 };
 
@@ -167,8 +168,8 @@ static int group_delete(rp_cli *cli, int argc, char **argv)
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = group_path(cli, &a);
-        rp_cli_set_resume(cli, (const char *[]){ "rpctl", "group", "wait", "-n", a.name,
-                                                 "--deleted", NULL });
+        rp_cli_set_resume(
+                cli, (const char *[]){ "rpctl", "group", "wait", "-n", a.name, "--deleted", NULL });
         return rp_cli_send(cli, "DELETE", path, RP_CLI_API_RESOURCES, NULL, a.no_wait, NULL);
 }
 
@@ -179,8 +180,7 @@ static const char wait_help[] =
         "Wait until a condition holds for a resource group.\n"
         "\n"
         "Options:\n"
-        "  -n, -g, --name, --resource-group NAME  the group name\n" RP_CLI_WAIT_HELP
-        "\n"
+        "  -n, -g, --name, --resource-group NAME  the group name\n" RP_CLI_WAIT_HELP "\n"
         "Examples:\n"
         "  rpctl group delete -n rg1 --no-wait\n"
         "  rpctl group wait -n rg1 --deleted\n";

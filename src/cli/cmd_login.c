@@ -43,8 +43,8 @@ typedef struct login_args {
 } login_args;
 
 static const rp_cli_arg args_table[] = {
-        { .name = "lifetime", .short_name = 0, .kind = RP_CLI_ARG_U64, .offset = offsetof(login_args, lifetime), .min = 1,
-          .max = MAX_LIFETIME_SEC, .given = offsetof(login_args, lifetime_given) },
+        RP_CLI_ARG("lifetime", 0, RP_CLI_ARG_U64, offsetof(login_args, lifetime), .min = 1,
+                   .max = MAX_LIFETIME_SEC, .given = offsetof(login_args, lifetime_given)),
         {},
 };
 

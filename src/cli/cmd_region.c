@@ -41,7 +41,7 @@ typedef struct region_args {
 } region_args;
 
 static const rp_cli_arg args_table[] = {
-        { .name = "region", .short_name = 'r', .kind = RP_CLI_ARG_STRING, .offset = offsetof(region_args, region) },
+        RP_CLI_ARG("region", 'r', RP_CLI_ARG_STRING, offsetof(region_args, region)),
         {},
 };
 

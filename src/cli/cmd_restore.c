@@ -57,19 +57,19 @@ typedef struct restore_args {
 
 #define OFF(f) offsetof(restore_args, f)
 static const rp_cli_arg args_table[] = {
-        { .name = "resource-group", .short_name = 'g', .kind = RP_CLI_ARG_STRING, .offset = OFF(group) },
-        { .name = "collection-name", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(collection),
-          .alias = "restore-point-collection-name" },
-        { .name = "restore-point", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(point) },
-        { .name = "name", .short_name = 'n', .kind = RP_CLI_ARG_STRING, .offset = OFF(name) },
-        { .name = "disk-restore-point", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(drp) },
-        { .name = "source-disk", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(source_disk) },
-        { .name = "target-group", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(target_group) },
-        { .name = "location", .short_name = 'l', .kind = RP_CLI_ARG_STRING, .offset = OFF(location) },
-        { .name = "sku", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(sku) },
-        { .name = "tags", .short_name = 0, .kind = RP_CLI_ARG_TAGS, .offset = OFF(tags) },
-        { .name = "no-wait", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(no_wait) },
-        { .name = "no-progress", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(no_progress) },
+        RP_CLI_ARG("resource-group", 'g', RP_CLI_ARG_STRING, OFF(group)),
+        RP_CLI_ARG("collection-name", 0, RP_CLI_ARG_STRING, OFF(collection),
+                   .alias = "restore-point-collection-name"),
+        RP_CLI_ARG("restore-point", 0, RP_CLI_ARG_STRING, OFF(point)),
+        RP_CLI_ARG("name", 'n', RP_CLI_ARG_STRING, OFF(name)),
+        RP_CLI_ARG("disk-restore-point", 0, RP_CLI_ARG_STRING, OFF(drp)),
+        RP_CLI_ARG("source-disk", 0, RP_CLI_ARG_STRING, OFF(source_disk)),
+        RP_CLI_ARG("target-group", 0, RP_CLI_ARG_STRING, OFF(target_group)),
+        RP_CLI_ARG("location", 'l', RP_CLI_ARG_STRING, OFF(location)),
+        RP_CLI_ARG("sku", 0, RP_CLI_ARG_STRING, OFF(sku)),
+        RP_CLI_ARG("tags", 0, RP_CLI_ARG_TAGS, OFF(tags)),
+        RP_CLI_ARG("no-wait", 0, RP_CLI_ARG_FLAG, OFF(no_wait)),
+        RP_CLI_ARG("no-progress", 0, RP_CLI_ARG_FLAG, OFF(no_progress)),
         {},
 };
 
@@ -103,10 +103,9 @@ static char *disk_path(restore_args *a, const char *name)
  * @return 0, or an exit code (reported: a missing collection or point is ResourceNotFound). */
 static int get_point(restore_args *a, json_t **ret, char **ret_location)
 {
-        _cleanup_free_ char *rpc_path =
-                rp_cli_path("/subscriptions/%s/resourceGroups/%s/providers/"
-                            "Microsoft.Compute/restorePointCollections/%s",
-                            a->cli->subscription, a->group, a->collection);
+        _cleanup_free_ char *rpc_path = rp_cli_path("/subscriptions/%s/resourceGroups/%s/providers/"
+                                                    "Microsoft.Compute/restorePointCollections/%s",
+                                                    a->cli->subscription, a->group, a->collection);
         _cleanup_free_ char *full =
                 rp_cli_path("/subscriptions/%s/resourceGroups/%s/providers/"
                             "Microsoft.Compute/restorePointCollections/%s/restorePoints/%s",

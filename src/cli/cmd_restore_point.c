@@ -51,21 +51,21 @@ typedef struct rp_args {
 
 #define OFF(f) offsetof(rp_args, f)
 static const rp_cli_arg args_table[] = {
-        { .name = "resource-group", .short_name = 'g', .kind = RP_CLI_ARG_STRING, .offset = OFF(group) },
-        { .name = "collection-name", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(collection),
-          .alias = "restore-point-collection-name" },
-        { .name = "name", .short_name = 'n', .kind = RP_CLI_ARG_STRING, .offset = OFF(name), .alias = "restore-point-name" },
-        { .name = "location", .short_name = 'l', .kind = RP_CLI_ARG_STRING, .offset = OFF(location) },
-        { .name = "source-id", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(source_id) },
-        { .name = "exclude-disks", .short_name = 0, .kind = RP_CLI_ARG_LIST, .offset = OFF(exclude) },
-        { .name = "consistency-mode", .short_name = 0, .kind = RP_CLI_ARG_CHOICE, .offset = OFF(mode), .choices = modes },
-        { .name = "source-restore-point", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(source_rp) },
-        { .name = "instance-view", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(instance_view) },
-        { .name = "restore-points", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(restore_points) },
-        { .name = "tags", .short_name = 0, .kind = RP_CLI_ARG_TAGS, .offset = OFF(tags) },
-        { .name = "no-wait", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(no_wait) },
-        { .name = "no-progress", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(no_progress) },
-        { .name = "yes", .short_name = 'y', .kind = RP_CLI_ARG_IGNORE, .offset = 0 },
+        RP_CLI_ARG("resource-group", 'g', RP_CLI_ARG_STRING, OFF(group)),
+        RP_CLI_ARG("collection-name", 0, RP_CLI_ARG_STRING, OFF(collection),
+                   .alias = "restore-point-collection-name"),
+        RP_CLI_ARG("name", 'n', RP_CLI_ARG_STRING, OFF(name), .alias = "restore-point-name"),
+        RP_CLI_ARG("location", 'l', RP_CLI_ARG_STRING, OFF(location)),
+        RP_CLI_ARG("source-id", 0, RP_CLI_ARG_STRING, OFF(source_id)),
+        RP_CLI_ARG("exclude-disks", 0, RP_CLI_ARG_LIST, OFF(exclude)),
+        RP_CLI_ARG("consistency-mode", 0, RP_CLI_ARG_CHOICE, OFF(mode), .choices = modes),
+        RP_CLI_ARG("source-restore-point", 0, RP_CLI_ARG_STRING, OFF(source_rp)),
+        RP_CLI_ARG("instance-view", 0, RP_CLI_ARG_FLAG, OFF(instance_view)),
+        RP_CLI_ARG("restore-points", 0, RP_CLI_ARG_FLAG, OFF(restore_points)),
+        RP_CLI_ARG("tags", 0, RP_CLI_ARG_TAGS, OFF(tags)),
+        RP_CLI_ARG("no-wait", 0, RP_CLI_ARG_FLAG, OFF(no_wait)),
+        RP_CLI_ARG("no-progress", 0, RP_CLI_ARG_FLAG, OFF(no_progress)),
+        RP_CLI_ARG("yes", 'y', RP_CLI_ARG_IGNORE, 0),
         {},
 };
 
@@ -139,8 +139,7 @@ static const char rpc_create_help[] =
 static int rpc_create(rp_cli *cli, int argc, char **argv)
 {
         _cleanup_(rp_args_done) rp_args a = { .cli = cli };
-        int k = rp_cli_setup(cli, argc, argv, args_table, RPC_SPEC "source-id! location tags",
-                             &a);
+        int k = rp_cli_setup(cli, argc, argv, args_table, RPC_SPEC "source-id! location tags", &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *location = NULL;
@@ -271,8 +270,8 @@ static int rpc_delete(rp_cli *cli, int argc, char **argv)
                 return k;
         _cleanup_free_ char *path = rpc_path(&a, false);
         rp_cli_set_resume(cli, (const char *[]){ "rpctl", "restore-point", "collection", "wait",
-                                                 "-g", a.group, "--collection-name",
-                                                 a.collection, "--deleted", NULL });
+                                                 "-g", a.group, "--collection-name", a.collection,
+                                                 "--deleted", NULL });
         return rp_cli_send(cli, "DELETE", path, RP_CLI_API_COMPUTE, NULL, a.no_wait, NULL);
 }
 
@@ -285,8 +284,7 @@ static const char rpc_wait_help[] =
         "\n"
         "Options:\n"
         "  -g, --resource-group GROUP  the resource group\n"
-        "      --collection-name NAME  the collection name\n" RP_CLI_WAIT_HELP
-        "\n"
+        "      --collection-name NAME  the collection name\n" RP_CLI_WAIT_HELP "\n"
         "Examples:\n"
         "  rpctl restore-point collection delete -g rg1 --collection-name c1 --no-wait\n"
         "  rpctl restore-point collection wait -g rg1 --collection-name c1 --deleted\n";
@@ -299,8 +297,7 @@ static int rpc_wait(rp_cli *cli, int argc, char **argv)
                 return k;
         _cleanup_free_ char *path = rpc_path(&a, false);
         _cleanup_free_ char *what = rp_asprintf("Restore point collection '%s'", a.collection);
-        return what ? rp_cli_wait_resource(cli, path, RP_CLI_API_COMPUTE, what)
-                    : RP_CLI_EXIT_ERROR;
+        return what ? rp_cli_wait_resource(cli, path, RP_CLI_API_COMPUTE, what) : RP_CLI_EXIT_ERROR;
 }
 
 static const rp_cli_verb rpc_verbs[] = {
@@ -538,8 +535,7 @@ static const char rp_wait_help[] =
         "  -n, --name NAME             the restore point name\n"
         "      --replicated            until its copy ended (points that are not copies: as\n"
         "                              --created)\n"
-        "      --no-progress           print no progress (--replicated)\n" RP_CLI_WAIT_HELP
-        "\n"
+        "      --no-progress           print no progress (--replicated)\n" RP_CLI_WAIT_HELP "\n"
         "Examples:\n"
         "  rpctl restore-point wait -g rg1 --collection-name c1 -n rp1 --created\n"
         "  rpctl restore-point wait -g rg1 --collection-name west1 -n rp1 --replicated\n"

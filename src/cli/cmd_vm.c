@@ -43,22 +43,22 @@ typedef struct vm_args {
 
 #define OFF(f) offsetof(vm_args, f)
 static const rp_cli_arg args_table[] = {
-        { .name = "resource-group", .short_name = 'g', .kind = RP_CLI_ARG_STRING, .offset = OFF(group) },
-        { .name = "name", .short_name = 'n', .kind = RP_CLI_ARG_STRING, .offset = OFF(name) },
-        { .name = "location", .short_name = 'l', .kind = RP_CLI_ARG_STRING, .offset = OFF(location) },
-        { .name = "os-disk", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(os_disk), .alias = "attach-os-disk" },
-        { .name = "data-disks", .short_name = 0, .kind = RP_CLI_ARG_LIST, .offset = OFF(data_disks), .alias = "attach-data-disks" },
-        { .name = "data-disk-sizes-gb", .short_name = 0, .kind = RP_CLI_ARG_LIST, .offset = OFF(data_sizes) },
-        { .name = "size", .short_name = 0, .kind = RP_CLI_ARG_STRING, .offset = OFF(size) },
-        { .name = "os-type", .short_name = 0, .kind = RP_CLI_ARG_CHOICE, .offset = OFF(os_type), .choices = os_types },
-        { .name = "os-disk-delete-option", .short_name = 0, .kind = RP_CLI_ARG_CHOICE, .offset = OFF(os_delete),
-          .choices = delete_options },
-        { .name = "data-disk-delete-option", .short_name = 0, .kind = RP_CLI_ARG_CHOICE, .offset = OFF(data_delete),
-          .choices = delete_options },
-        { .name = "instance-view", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(instance_view) },
-        { .name = "tags", .short_name = 0, .kind = RP_CLI_ARG_TAGS, .offset = OFF(tags) },
-        { .name = "no-wait", .short_name = 0, .kind = RP_CLI_ARG_FLAG, .offset = OFF(no_wait) },
-        { .name = "yes", .short_name = 'y', .kind = RP_CLI_ARG_IGNORE, .offset = 0 },
+        RP_CLI_ARG("resource-group", 'g', RP_CLI_ARG_STRING, OFF(group)),
+        RP_CLI_ARG("name", 'n', RP_CLI_ARG_STRING, OFF(name)),
+        RP_CLI_ARG("location", 'l', RP_CLI_ARG_STRING, OFF(location)),
+        RP_CLI_ARG("os-disk", 0, RP_CLI_ARG_STRING, OFF(os_disk), .alias = "attach-os-disk"),
+        RP_CLI_ARG("data-disks", 0, RP_CLI_ARG_LIST, OFF(data_disks), .alias = "attach-data-disks"),
+        RP_CLI_ARG("data-disk-sizes-gb", 0, RP_CLI_ARG_LIST, OFF(data_sizes)),
+        RP_CLI_ARG("size", 0, RP_CLI_ARG_STRING, OFF(size)),
+        RP_CLI_ARG("os-type", 0, RP_CLI_ARG_CHOICE, OFF(os_type), .choices = os_types),
+        RP_CLI_ARG("os-disk-delete-option", 0, RP_CLI_ARG_CHOICE, OFF(os_delete),
+                   .choices = delete_options),
+        RP_CLI_ARG("data-disk-delete-option", 0, RP_CLI_ARG_CHOICE, OFF(data_delete),
+                   .choices = delete_options),
+        RP_CLI_ARG("instance-view", 0, RP_CLI_ARG_FLAG, OFF(instance_view)),
+        RP_CLI_ARG("tags", 0, RP_CLI_ARG_TAGS, OFF(tags)),
+        RP_CLI_ARG("no-wait", 0, RP_CLI_ARG_FLAG, OFF(no_wait)),
+        RP_CLI_ARG("yes", 'y', RP_CLI_ARG_IGNORE, 0),
         {},
 };
 
@@ -136,8 +136,7 @@ static const char create_help[] =
 static int check_data_disks(vm_args *a)
 {
         if (json_array_size(a->data_disks) + json_array_size(a->data_sizes) > MAX_DATA_DISKS)
-                return rp_cli_usage_error(a->cli, "a VM has at most %d data disks",
-                                          MAX_DATA_DISKS);
+                return rp_cli_usage_error(a->cli, "a VM has at most %d data disks", MAX_DATA_DISKS);
         size_t i;
         json_t *v;
         json_array_foreach(a->data_sizes, i, v) {
@@ -169,8 +168,8 @@ static json_t *data_disks(vm_args *a)
         json_array_foreach(a->data_sizes, i, v) {
                 uint64_t gb = 0;
                 (void)rp_parse_u64(json_string_value(v), &gb);
-                json_t *e = json_pack("{s:I, s:s, s:I}", "lun", (json_int_t)(n + i),
-                                      "createOption", "Empty", "diskSizeGB", (json_int_t)gb);
+                json_t *e = json_pack("{s:I, s:s, s:I}", "lun", (json_int_t)(n + i), "createOption",
+                                      "Empty", "diskSizeGB", (json_int_t)gb);
                 if (!disks || !e || json_array_append_new(disks, e) < 0)
                         return NULL;
         }
@@ -211,10 +210,10 @@ static int vm_create(rp_cli *cli, int argc, char **argv)
                 json_object_set_new(os, "osType", json_string(a.os_type));
         if (a.os_delete)
                 json_object_set_new(os, "deleteOption", json_string(a.os_delete));
-        _cleanup_json_ json_t *body = json_pack("{s:s, s:{s:{s:s}, s:{s:O, s:O}}}", "location",
-                                                location, "properties", "hardwareProfile",
-                                                "vmSize", a.size, "storageProfile", "osDisk", os,
-                                                "dataDisks", data);
+        _cleanup_json_ json_t *body =
+                json_pack("{s:s, s:{s:{s:s}, s:{s:O, s:O}}}", "location", location, "properties",
+                          "hardwareProfile", "vmSize", a.size, "storageProfile", "osDisk", os,
+                          "dataDisks", data);
         if (!body || (a.tags && json_object_set(body, "tags", a.tags) < 0))
                 return RP_CLI_EXIT_ERROR;
         rp_cli_set_resume(cli, (const char *[]){ "rpctl", "vm", "wait", "-g", a.group, "-n", a.name,
@@ -314,8 +313,7 @@ static const char wait_help[] =
         "\n"
         "Options:\n"
         "  -g, --resource-group GROUP  the resource group\n"
-        "  -n, --name NAME             the VM name\n" RP_CLI_WAIT_HELP
-        "\n"
+        "  -n, --name NAME             the VM name\n" RP_CLI_WAIT_HELP "\n"
         "Examples:\n"
         "  rpctl vm wait -g rg1 -n vm1 --created\n"
         "  rpctl vm wait -g rg1 -n vm1 --deleted --timeout 600\n";
@@ -329,8 +327,7 @@ static int vm_wait(rp_cli *cli, int argc, char **argv)
                 return k;
         _cleanup_free_ char *path = vm_path(&a);
         _cleanup_free_ char *what = rp_asprintf("Virtual machine '%s'", a.name);
-        return what ? rp_cli_wait_resource(cli, path, RP_CLI_API_COMPUTE, what)
-                    : RP_CLI_EXIT_ERROR;
+        return what ? rp_cli_wait_resource(cli, path, RP_CLI_API_COMPUTE, what) : RP_CLI_EXIT_ERROR;
 }
 
 static const rp_cli_verb verbs[] = {

@@ -31,17 +31,16 @@ static const char *const modes[] = { "CrashConsistent", "ApplicationConsistent",
 
 #define OFF(f) offsetof(test_args, f)
 static const rp_cli_arg table[] = {
-        { .name = "resource-group", .short_name = 'g', .kind = RP_CLI_ARG_STRING,
-          .offset = OFF(group) },
-        { .name = "name", .short_name = 'n', .kind = RP_CLI_ARG_STRING, .offset = OFF(name),
-          .alias = "other-name", .alias_short = 'N' },
-        { .name = "mode", .kind = RP_CLI_ARG_CHOICE, .offset = OFF(mode), .choices = modes },
-        { .name = "disks", .kind = RP_CLI_ARG_LIST, .offset = OFF(list) },
-        { .name = "tags", .kind = RP_CLI_ARG_TAGS, .offset = OFF(tags) },
-        { .name = "size", .kind = RP_CLI_ARG_U64, .offset = OFF(size), .min = 1, .max = 10,
-          .given = OFF(size_given) },
-        { .name = "flag", .kind = RP_CLI_ARG_FLAG, .offset = OFF(flag) },
-        { .name = "yes", .short_name = 'y', .kind = RP_CLI_ARG_IGNORE },
+        RP_CLI_ARG("resource-group", 'g', RP_CLI_ARG_STRING, OFF(group)),
+        RP_CLI_ARG("name", 'n', RP_CLI_ARG_STRING, OFF(name), .alias = "other-name",
+                   .alias_short = 'N'),
+        RP_CLI_ARG("mode", 0, RP_CLI_ARG_CHOICE, OFF(mode), .choices = modes),
+        RP_CLI_ARG("disks", 0, RP_CLI_ARG_LIST, OFF(list)),
+        RP_CLI_ARG("tags", 0, RP_CLI_ARG_TAGS, OFF(tags)),
+        RP_CLI_ARG("size", 0, RP_CLI_ARG_U64, OFF(size), .min = 1, .max = 10,
+                   .given = OFF(size_given)),
+        RP_CLI_ARG("flag", 0, RP_CLI_ARG_FLAG, OFF(flag)),
+        RP_CLI_ARG("yes", 'y', RP_CLI_ARG_IGNORE, 0),
         {},
 };
 
@@ -55,7 +54,8 @@ static int parse_v(rp_cli *cli, test_args *a, const char *spec, const char **arg
         argv[argc] = NULL;
         return rp_cli_parse_args(cli, argc, argv, table, spec, a);
 }
-#define PARSE(cli, a, spec, ...) parse_v(cli, a, spec, (const char *[]){ "verb", __VA_ARGS__, NULL })
+#define PARSE(cli, a, spec, ...)                                                                   \
+        parse_v(cli, a, spec, (const char *[]){ "verb", __VA_ARGS__, NULL })
 
 static void done(rp_cli *cli, test_args *a)
 {
@@ -69,8 +69,8 @@ static void test_cli_args__kinds_and_aliases(void **state)
         test_args a = {};
         assert_int_equal(PARSE(&cli, &a, "resource-group! name! mode disks tags size flag yes",
                                "-g", "rg1", "--other-name", "n1", "--mode", "crashconsistent",
-                               "--disks", "d1", "d2", "--tags", "a=1", "b", "--size", "7",
-                               "--flag", "-y", "-o", "tsv", "--subscription", "s1"),
+                               "--disks", "d1", "d2", "--tags", "a=1", "b", "--size", "7", "--flag",
+                               "-y", "-o", "tsv", "--subscription", "s1"),
                          0);
         assert_string_equal(a.group, "rg1");
         assert_string_equal(a.name, "n1");
@@ -119,8 +119,7 @@ static void test_cli_args__usage_errors_exit_2(void **state)
         assert_int_equal(PARSE(&cli, &a, "name", "-o", "yaml"), RP_CLI_EXIT_USAGE);
         done(&cli, &a);
         /* required arguments */
-        assert_int_equal(PARSE(&cli, &a, "resource-group! name!", "-o", "json"),
-                         RP_CLI_EXIT_USAGE);
+        assert_int_equal(PARSE(&cli, &a, "resource-group! name!", "-o", "json"), RP_CLI_EXIT_USAGE);
         done(&cli, &a);
         assert_int_equal(PARSE(&cli, &a, "resource-group! name!", "-g", "x"), RP_CLI_EXIT_USAGE);
         done(&cli, &a);
@@ -133,9 +132,9 @@ static void test_cli_args__wait_conditions(void **state)
         assert_int_equal(PARSE(&cli, &a, "name!" RP_CLI_WAIT_SPEC, "-n", "x"), RP_CLI_EXIT_USAGE);
         done(&cli, &a);
         cli = (rp_cli){ .prog = "rpctl test" };
-        assert_int_equal(PARSE(&cli, &a, "name!" RP_CLI_WAIT_SPEC, "-n", "x", "--deleted",
-                               "--timeout", "5"),
-                         0);
+        assert_int_equal(
+                PARSE(&cli, &a, "name!" RP_CLI_WAIT_SPEC, "-n", "x", "--deleted", "--timeout", "5"),
+                0);
         assert_int_equal(cli.wait.cond, RP_CLI_WAIT_DELETED);
         assert_true(cli.wait.timeout_sec == 5 && cli.wait.interval_sec == 2);
         done(&cli, &a);
@@ -145,9 +144,8 @@ static void test_cli_args__wait_conditions(void **state)
                          RP_CLI_EXIT_USAGE);
         done(&cli, &a);
         cli = (rp_cli){ .prog = "rpctl test" };
-        assert_int_equal(PARSE(&cli, &a, "name! replicated" RP_CLI_WAIT_SPEC, "-n", "x",
-                               "--replicated"),
-                         0);
+        assert_int_equal(
+                PARSE(&cli, &a, "name! replicated" RP_CLI_WAIT_SPEC, "-n", "x", "--replicated"), 0);
         assert_int_equal(cli.wait.cond, RP_CLI_WAIT_REPLICATED);
         done(&cli, &a);
 }
@@ -200,11 +198,11 @@ static void print_it(void *ud)
 
 static void test_cli_args__table_and_tsv(void **state)
 {
-        json_t *v = json_pack("[{s:s, s:s, s:{s:s, s:i}}, {s:s, s:s, s:{s:s}}]", "name", "a",
-                              "id", "/subscriptions/s/resourceGroups/rg1/providers/x/y/a",
-                              "properties", "state", "Succeeded", "size", 12, "name", "long-name",
-                              "id", "/subscriptions/s/resourceGroups/RG2/providers/x/y/b",
-                              "properties", "state", "with\ttab");
+        json_t *v = json_pack("[{s:s, s:s, s:{s:s, s:i}}, {s:s, s:s, s:{s:s}}]", "name", "a", "id",
+                              "/subscriptions/s/resourceGroups/rg1/providers/x/y/a", "properties",
+                              "state", "Succeeded", "size", 12, "name", "long-name", "id",
+                              "/subscriptions/s/resourceGroups/RG2/providers/x/y/b", "properties",
+                              "state", "with\ttab");
         rp_cli cli = { .output = RP_CLI_OUTPUT_TSV };
         struct print_case c = { &cli, v };
         _cleanup_free_ char *tsv = capture_stdout(print_it, &c);
@@ -212,9 +210,9 @@ static void test_cli_args__table_and_tsv(void **state)
         cli.output = RP_CLI_OUTPUT_TABLE;
         _cleanup_free_ char *tab = capture_stdout(print_it, &c);
         assert_string_equal(tab, "Name       ResourceGroup  State      Size\n"
-                                   "---------  -------------  ---------  ----\n"
-                                   "a          rg1            Succeeded  12\n"
-                                   "long-name  RG2            with tab   \n");
+                                 "---------  -------------  ---------  ----\n"
+                                 "a          rg1            Succeeded  12\n"
+                                 "long-name  RG2            with tab   \n");
         /* --query: the field of every item, a line each; json keeps the JSON form */
         cli.query = "properties.state";
         cli.output = RP_CLI_OUTPUT_TSV;
