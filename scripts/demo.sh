@@ -78,8 +78,14 @@ start_rpd() {
 
 stop_rpd() {
         kill -TERM "$RPD_PID"
-        wait "$RPD_PID" || true
+        local rc=0
+        wait "$RPD_PID" || rc=$?
         RPD_PID=
+        if [[ $rc != 0 ]] || grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$WORK/rpd.log"; then
+                echo "demo: rpd exited with $rc; its log:" >&2
+                cat "$WORK/rpd.log" >&2
+                exit 1
+        fi
 }
 
 # A sparse image of SIZE MiB with random data in the given MiB ranges (offset:length ...).
