@@ -104,7 +104,8 @@ typedef struct rp_cli_wait_opts {
         enum rp_cli_wait_for cond; /**< what to wait for (RP_CLI_WAIT_NONE: not given) */
         uint64_t interval_sec;     /**< between polls (--interval, default 2) */
         uint64_t timeout_sec;      /**< give up after (--timeout, default 3600) */
-        bool interval_given, timeout_given;
+        bool interval_given;       /**< --interval was given */
+        bool timeout_given;        /**< --timeout was given */
 } rp_cli_wait_opts;
 
 /** The help text of the common options. */
