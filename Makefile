@@ -1,6 +1,7 @@
 # Makefile: the two entry points of the README, and a few conveniences.
 #   make run   - install deps, build, start rpd on the embedded default (./data)
 #   make test  - install deps, build, unit + end-to-end tests, then all again under ASan+UBSan
+#   make demo  - the disaster-recovery story (scripts/demo.sh) on a fresh rpd, in a temp dir
 .PHONY: all deps build run test test-fast test-asan fuzz demo clean
 
 MAKEFLAGS  += --no-print-directory
@@ -35,6 +36,9 @@ test-asan: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
 test: test-fast test-asan
+
+demo: build
+	@scripts/demo.sh $(BUILD)
 
 fuzz: deps
 	@cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -28,6 +28,10 @@ int rp_cmd_disk(int argc, char **argv);
 /** rpctl restore-point create|show|list|delete|wait, and rpctl restore-point collection
  *  create|show|list|list-all|update|delete|wait (cmd_restore_point.c, cmd_rpc.c) */
 int rp_cmd_restore_point(int argc, char **argv);
+/** rpctl vm create|show|list|delete|wait */
+int rp_cmd_vm(int argc, char **argv);
+/** rpctl region list|status */
+int rp_cmd_region(int argc, char **argv);
 /** rpctl restore disk|vm: a disk or a whole VM from a restore point */
 int rp_cmd_restore(int argc, char **argv);
 /** rpctl scrub --region R: verify every stored chunk of a region */
@@ -83,24 +87,26 @@ typedef struct rp_cli_column {
 
 /* ---------------------------------------------------------------- one command run */
 
-/** Option values of the options every API command takes (struct option.val). */
-enum {
-        RP_CLI_OPT_URL = 0x100,
-        RP_CLI_OPT_CA,
-        RP_CLI_OPT_TOKEN,
-        RP_CLI_OPT_DATA,
-        RP_CLI_OPT_SUBSCRIPTION,
-        RP_CLI_OPT_CONFIG,
-        RP_CLI_OPT_DEBUG,
-        RP_CLI_OPT_HELP,
-        RP_CLI_OPT_OUTPUT = 'o',
+/** What `rpctl ... wait` waits for (az's --created, --updated, --deleted, --exists). */
+enum rp_cli_wait_for {
+        RP_CLI_WAIT_NONE,
+        RP_CLI_WAIT_CREATED,    /**< provisioningState ends: Succeeded is success, Failed fails */
+        RP_CLI_WAIT_UPDATED,    /**< the same as created */
+        RP_CLI_WAIT_DELETED,    /**< a GET answers 404 */
+        RP_CLI_WAIT_EXISTS,     /**< a GET answers 200 */
+        RP_CLI_WAIT_REPLICATED, /**< a restore point's copy ended (rpd's own condition) */
+        _RP_CLI_WAIT_MAX,
+        _RP_CLI_WAIT_INVALID = -EINVAL,
 };
 
-/** Short options of the common options (-h is RP_CLI_OPT_HELP too), to append to a command's
- *  optstring. */
-#define RP_CLI_COMMON_SHORT "o:h"
-/** Most long options of one command, the common ones included. */
-#define RP_CLI_MAX_OPTIONS 48
+/** Options of a wait verb (--created ... --interval, --timeout), kept in rp_cli. */
+typedef struct rp_cli_wait_opts {
+        enum rp_cli_wait_for cond; /**< what to wait for (RP_CLI_WAIT_NONE: not given) */
+        uint64_t interval_sec;     /**< between polls (--interval, default 2) */
+        uint64_t timeout_sec;      /**< give up after (--timeout, default 3600) */
+        bool interval_given;       /**< --interval was given */
+        bool timeout_given;        /**< --timeout was given */
+} rp_cli_wait_opts;
 
 /** The help text of the common options. */
 extern const char rp_cli_common_help[];
@@ -114,35 +120,101 @@ typedef struct rp_cli {
         const char *data;          /**< --data DIR */
         const char *config;        /**< --config FILE */
         enum rp_cli_output output; /**< -o */
+        const char *query;         /**< --query PATH: print only that field */
         bool verbose;              /**< --debug */
         bool help_requested;       /**< --help seen */
+        rp_cli_wait_opts wait;     /**< the wait options, for the verbs that take them */
+        char *resume;              /**< the command that waits again after Ctrl-C (owned) */
         rp_client *client;         /**< after rp_cli_connect() */
         const char *subscription;  /**< the subscription in use, owned by client */
 } rp_cli;
 
-/** Empty @p cli (frees the client and flags). */
+/** Empty @p cli (frees the client, flags and resume). */
 void rp_cli_done(rp_cli *cli);
 
-/**
- * Handle a common option. @return 1 if @p c was one (stored in @p cli), 0 if not, or
- * RP_CLI_EXIT_USAGE negated after printing why a value is bad.
- */
-int rp_cli_common_opt(rp_cli *cli, int c, const char *arg);
+/* ---------------------------------------------------------------- arguments */
+
+/** How a command argument is stored in the command's argument struct (see rp_cli_arg). */
+enum rp_cli_arg_kind {
+        RP_CLI_ARG_STRING, /**< const char *: the argv string */
+        RP_CLI_ARG_FLAG,   /**< bool: set to true; takes no value */
+        RP_CLI_ARG_SET,    /**< int (or enum): set to .value; takes no value (--created) */
+        RP_CLI_ARG_IGNORE, /**< nothing; takes no value (az's --yes: rpctl never asks) */
+        RP_CLI_ARG_CHOICE, /**< const char *: one of .choices in any case, stored as spelled
+                                there */
+        RP_CLI_ARG_U64,    /**< uint64_t from .min to .max; the bool at .given is set */
+        RP_CLI_ARG_LIST,   /**< json_t * array of strings: the value and the following argv
+                                entries that do not start with '-' (az's space-separated lists) */
+        RP_CLI_ARG_TAGS,   /**< json_t * object: KEY=VALUE (or KEY) values taken as LIST does;
+                                "" alone means no tags */
+        _RP_CLI_ARG_KIND_MAX,
+        _RP_CLI_ARG_KIND_INVALID = -EINVAL,
+};
 
 /**
- * Parse a command's argv with getopt_long (optstring must start with "+:"). @p longopts are
- * the command's own options (ending with an all-zero entry); the common options are added
- * and handled here, unknown or incomplete options are reported. @p on_opt handles the rest and
- * returns 0 or an exit code (> 0).
- * @return 0 to go on, -1 when --help was printed (exit 0), or an exit code.
+ * One argument a command group takes. A group lists all its arguments in one table (ending
+ * with an entry whose name is NULL) over one argument struct; each verb names the ones it
+ * takes in a spec string (see rp_cli_parse_args()).
  */
-int rp_cli_parse(rp_cli *cli, int argc, char **argv, const char *shortopts,
-                 const struct option *longopts,
-                 int (*on_opt)(void *userdata, int c, char *arg, int argc, char **argv),
-                 void *userdata);
+typedef struct rp_cli_arg {
+        const char *name;           /**< long name without "--": "resource-group" */
+        char short_name;            /**< 'g', or 0 */
+        enum rp_cli_arg_kind kind;  /**< how the value is stored */
+        size_t offset;              /**< of the value in the argument struct */
+        const char *alias;          /**< another long name ("restore-point-collection-name"), or
+                                         NULL */
+        char alias_short;           /**< another short name, or 0 */
+        uint64_t min, max;          /**< RP_CLI_ARG_U64: the range */
+        size_t given;               /**< RP_CLI_ARG_U64: offset of its bool "given" */
+        int value;                  /**< RP_CLI_ARG_SET: the value stored */
+        const char *const *choices; /**< RP_CLI_ARG_CHOICE: NULL-terminated */
+} rp_cli_arg;
+
+/** An rp_cli_arg: long name, short name (or 0), kind, offset of the value, then designated
+ *  initializers of the other fields (.alias = "...", .min = 1, ...). */
+#define RP_CLI_ARG(name_, short_, kind_, offset_, ...)                                             \
+        {                                                                                          \
+                .name = (name_), .short_name = (short_), .kind = (kind_), .offset = (offset_),     \
+                __VA_ARGS__                                                                        \
+        }
+
+/** The names of the wait options, to append to the spec of a wait verb. */
+#define RP_CLI_WAIT_SPEC " created updated deleted exists interval timeout"
+
+/** The help text of the wait options, for the help of a wait verb. */
+#define RP_CLI_WAIT_HELP                                                                           \
+        "\n"                                                                                       \
+        "Wait options (give one of --created, --updated, --deleted, --exists):\n"                  \
+        "      --created           until provisioningState is Succeeded (exit 1 if Failed)\n"      \
+        "      --updated           the same as --created\n"                                        \
+        "      --deleted           until the resource is gone\n"                                   \
+        "      --exists            until the resource exists\n"                                    \
+        "      --interval SECONDS  between polls (default 2)\n"                                    \
+        "      --timeout SECONDS   give up after this long (default 3600)\n"
+
+/**
+ * Parse a verb's argv (argv[0] is the verb) with getopt_long. @p spec names, separated by
+ * spaces, the arguments of @p table the verb takes (or the wait options, RP_CLI_WAIT_SPEC,
+ * which go to cli->wait); a name ending in '!' is required. The common options (--output,
+ * --subscription, --data, ..., --help) are always taken. Unknown or incomplete options and
+ * bad values are reported, then the missing required arguments, all together, as az does;
+ * a spec with the wait options also requires one condition (--created, ...). On --help the
+ * verb's help is printed.
+ * LIST and TAGS values are created in @p args: empty them with rp_cli_args_done().
+ * @return 0 to go on, -1 when --help was printed (exit 0), or an exit code (reported).
+ */
+int rp_cli_parse_args(rp_cli *cli, int argc, char **argv, const rp_cli_arg *table, const char *spec,
+                      void *args);
+
+/** Release the LIST and TAGS values that rp_cli_parse_args() stored in @p args. */
+void rp_cli_args_done(const rp_cli_arg *table, void *args);
 
 /** Resolve the settings and create the client. @return 0 or an exit code (message printed). */
 int rp_cli_connect(rp_cli *cli);
+
+/** rp_cli_parse_args(), then rp_cli_connect(). @return as rp_cli_parse_args(). */
+int rp_cli_setup(rp_cli *cli, int argc, char **argv, const rp_cli_arg *table, const char *spec,
+                 void *args);
 
 /** Print "ERROR: message" for a usage error, with a hint at --help. @return RP_CLI_EXIT_USAGE. */
 int rp_cli_usage_error(rp_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -159,6 +231,21 @@ int rp_cli_fail_response(rp_cli *cli, const rp_client_response *r);
 int rp_cli_fail_errno(rp_cli *cli, int k, const char *what);
 
 /**
+ * Set the command that waits again for what this run started, printed when Ctrl-C stops the
+ * wait (the operation goes on in rpd): @p words (NULL-terminated, quoted for the shell where
+ * needed) and the connection flags of this run. Out of memory leaves no hint.
+ */
+void rp_cli_set_resume(rp_cli *cli, const char *const *words);
+
+/**
+ * Report a failed wait for operations (see rp_cli_ops_wait()) or request: -ETIMEDOUT as
+ * OperationTimeout; -ECANCELED (Ctrl-C) as Canceled, saying that the operation goes on and
+ * how to wait for it again (rp_cli_set_resume()); else as rp_cli_fail_errno().
+ * @return the exit code.
+ */
+int rp_cli_fail_wait(rp_cli *cli, int k);
+
+/**
  * Send a request and, unless @p no_wait, follow its long-running operation to the end (with a
  * spinner on a terminal). @p ret holds the final response, whatever its status.
  * @return 0 when a response is in @p ret (check rp_client_response_ok()), or an exit code
@@ -167,6 +254,21 @@ int rp_cli_fail_errno(rp_cli *cli, int k, const char *what);
 int rp_cli_call(rp_cli *cli, const char *method, const char *path, const char *api_version,
                 const json_t *body, bool no_wait, rp_client_response *ret);
 
+/**
+ * rp_cli_call(), then fail on an error reply or print the final body with @p cols (nothing
+ * when @p cols is NULL, or when @p no_wait left the operation running).
+ * @return an exit code (reported).
+ */
+int rp_cli_send(rp_cli *cli, const char *method, const char *path, const char *api_version,
+                const json_t *body, bool no_wait, const rp_cli_column *cols);
+
+/** GET @p path and print it with @p cols. @return an exit code (reported). */
+int rp_cli_show(rp_cli *cli, const char *path, const char *api_version, const rp_cli_column *cols);
+
+/** GET the list at @p path (following nextLink) and print it with @p cols. @return an exit
+ *  code (reported). */
+int rp_cli_list(rp_cli *cli, const char *path, const char *api_version, const rp_cli_column *cols);
+
 /** Print @p v (an object or an array of objects) in the chosen format; NULL prints nothing.
  *  @p columns is for table and tsv (NULL: the scalar fields of the first object). */
 void rp_cli_print(rp_cli *cli, const json_t *v, const rp_cli_column *columns);
@@ -174,15 +276,6 @@ void rp_cli_print(rp_cli *cli, const json_t *v, const rp_cli_column *columns);
 /** An ARM path built from printf arguments, each %s a name (percent-encoded).
  *  @return the path, to rp_free(), or NULL on OOM. */
 char *rp_cli_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/**
- * Take the tag arguments of --tags: @p arg and the following argv entries that do not start
- * with '-' (advancing optind), as az does: k=v (or k for an empty value); "" alone means no
- * tags.
- * @param[in,out] tags the object to add to (created when NULL).
- * @return 0 or RP_CLI_EXIT_USAGE (message printed).
- */
-int rp_cli_parse_tags(rp_cli *cli, const char *arg, int argc, char **argv, json_t **tags);
 
 /* ---------------------------------------------------------------- verbs */
 
@@ -206,15 +299,6 @@ int rp_cli_run(const char *name, const char *help, int (*run)(rp_cli *cli, int a
 /* ---------------------------------------------------------------- shared requests */
 
 /**
- * Take a space-separated list argument, as az does (--exclude-disks ID1 ID2): @p arg and the
- * following argv entries that do not start with '-' (advancing optind) are appended to
- * *@p list as strings.
- * @param[in,out] list the array to add to (created when NULL).
- * @return 0 or RP_CLI_EXIT_ERROR (out of memory).
- */
-int rp_cli_parse_list(rp_cli *cli, const char *arg, int argc, char **argv, json_t **list);
-
-/**
  * GET @p path and check that it answered a JSON object.
  * @param[out] ret the body, to json_decref(); untouched on failure.
  * @return 0 or an exit code (reported: the ARM error, e.g. "ERROR: (ResourceNotFound) ...").
@@ -228,16 +312,18 @@ int rp_cli_get(rp_cli *cli, const char *path, const char *api_version, json_t **
 int rp_cli_check_absent(rp_cli *cli, const char *path, const char *api_version);
 
 /**
+ * Fail unless the resource at @p path is absent: "ERROR: (ResourceExists) The KIND 'NAME'
+ * already exists in resource group 'GROUP'. WHY: delete it first or pick another name."
+ * @return 0 when absent, or an exit code (reported).
+ */
+int rp_cli_require_absent(rp_cli *cli, const char *path, const char *api_version, const char *kind,
+                          const char *name, const char *group, const char *why);
+
+/**
  * The location of resource group @p group (the default location of what is created in it, as
  * in az). @param[out] ret the name, to rp_free(). @return 0 or an exit code (reported).
  */
 int rp_cli_group_location(rp_cli *cli, const char *group, char **ret);
-
-/**
- * Report a failed wait for operations (see rp_cli_ops_wait()) or request: -ETIMEDOUT as
- * OperationTimeout, else as rp_cli_fail_errno(). @return the exit code.
- */
-int rp_cli_fail_wait(rp_cli *cli, int k);
 
 /* ---------------------------------------------------------------- progress */
 
@@ -268,27 +354,38 @@ void rp_cli_format_duration(double sec, char *buf, size_t size);
 
 /* ---------------------------------------------------------------- several operations */
 
-/** One long-running operation of an rp_cli_ops display. Fields are read-only for callers. */
+/** One row of an rp_cli_ops display: a long-running operation, or a row its caller feeds
+ *  (rp_cli_ops_add_row()). Fields are read-only for callers. */
 typedef struct rp_cli_op {
         char *name;           /**< "disk 'vm2_os'" (owned) */
-        rp_client_lro *lro;   /**< the follower (owned) */
+        rp_client_lro *lro;   /**< the follower (owned), or NULL for a fed row */
         rp_usec_t start, end; /**< monotonic times; end is 0 while running */
         rp_usec_t next_poll;  /**< when to step it next */
         rp_usec_t last_line;  /**< when its last plain line was printed */
         int last_step;        /**< its last 10% step printed as a plain line */
         char *last_status;    /**< the status of its last plain line (owned) */
+        char *status;         /**< fed rows: the status (owned) */
+        double percent;       /**< fed rows: 0 to 100, -1 unknown */
+        bool failed;          /**< fed rows: ended with an error */
+        char *error;          /**< fed rows: "(Code) message" of the failure (owned) */
+        uint64_t total;       /**< bytes to move, 0 when unknown */
+        int64_t done;         /**< bytes moved as reported, -1: the percent of total */
+        double rate;          /**< bytes/s as reported, -1: from done and the time so far */
+        double left;          /**< seconds left as reported, -1: from the percent */
+        bool updated;         /**< fed rows: rp_cli_ops_update() ran before */
 } rp_cli_op;
 
 /**
  * Several long-running operations followed together on one client, with progress on stderr:
  * on a terminal one row per operation redrawn in place,
- *   disk 'vm2_os'     [##########..........]  50%  0:04  0:04 left
- * elsewhere plain lines "label: NAME: 50% (InProgress), 0:04 elapsed, 0:04 left" at every
- * 10% step, on a change of status and at least every 5 s, and "label: NAME: Succeeded in
- * 1.2 s" at the end. A zeroed struct after rp_cli_ops_init() is empty.
+ *   restore: disk 'vm2_os' (1.00 GiB) [#####.....]  50%  512 MiB / 1.00 GiB  98.1 MB/s  0:04  0:04
+ * left (the bytes and rate when they are known), elsewhere plain lines "label: NAME: 50%
+ * (InProgress), 512 MiB of 1.00 GiB, 98.1 MB/s, 0:04 elapsed, 0:04 left" at every 10% step, on a
+ * change of status and at least every 5 s, and "label: NAME: Succeeded in 1.2 s" at the end. A
+ * zeroed struct after rp_cli_ops_init() is empty.
  */
 typedef struct rp_cli_ops {
-        const char *label; /**< "create", "restore" */
+        const char *label; /**< "create", "restore", "copy" */
         bool enabled;      /**< false: print nothing */
         bool tty;          /**< stderr is a terminal */
         size_t n;          /**< operations */
@@ -309,9 +406,34 @@ void rp_cli_ops_done(rp_cli_ops *o);
 int rp_cli_ops_add(rp_cli_ops *o, const char *name, const char *method, const char *path,
                    const char *api_version, rp_client_response *resp);
 
+/** Add a row that the caller feeds with rp_cli_ops_update() (status InProgress). A plain
+ *  "label: NAME: started" line is printed. @return its index, -E2BIG or -ENOMEM. */
+int rp_cli_ops_add_row(rp_cli_ops *o, const char *name);
+
+/** Set the bytes row @p i moves in all (its disk's size), to show bytes and rate. */
+void rp_cli_ops_set_total(rp_cli_ops *o, size_t i, uint64_t bytes);
+
+/** What rp_cli_ops_update() sets on a fed row. Unknown figures are -1 (total: 0). */
+typedef struct rp_cli_row_update {
+        const char *status; /**< "InProgress", "Succeeded", "Failed" */
+        double percent;     /**< 0 to 100 */
+        int64_t done;       /**< bytes moved */
+        uint64_t total;     /**< bytes to move */
+        double rate;        /**< bytes/s */
+        double left;        /**< seconds */
+        bool ended, failed; /**< the row ends (failed: with @p error) */
+        const char *error;  /**< "(Code) message" */
+} rp_cli_row_update;
+
+/** Update fed row @p i (nothing once it ended); prints its plain line when one is due. */
+void rp_cli_ops_update(rp_cli_ops *o, size_t i, const rp_cli_row_update *u);
+
+/** Redraw the rows on a terminal (nothing elsewhere). */
+void rp_cli_ops_draw(rp_cli_ops *o);
+
 /**
- * Follow every operation to its end (at most RP_CLI_LRO_TIMEOUT_SEC), polling each when its
- * Retry-After says, drawing the progress.
+ * Follow every LRO row to its end (at most RP_CLI_LRO_TIMEOUT_SEC), polling each when its
+ * Retry-After says, drawing the progress. Fed rows are only drawn.
  * @return 0 when all have ended (check each one's rp_client_lro_response()), or a negative
  *         errno: -ECANCELED (Ctrl-C), -ETIMEDOUT, or a transport error. Nothing is reported.
  */
@@ -320,52 +442,34 @@ int rp_cli_ops_wait(rp_cli *cli, rp_cli_ops *o);
 /** The final response of operation @p i, owned by @p o. */
 rp_client_response *rp_cli_ops_response(rp_cli_ops *o, size_t i);
 
-/* ---------------------------------------------------------------- az-style wait */
-
-/** What `rpctl ... wait` waits for (az's --created, --updated, --deleted, --exists). */
-enum rp_cli_wait_for {
-        RP_CLI_WAIT_NONE,
-        RP_CLI_WAIT_CREATED, /**< provisioningState ends: Succeeded is success, Failed fails */
-        RP_CLI_WAIT_UPDATED, /**< the same as created */
-        RP_CLI_WAIT_DELETED, /**< a GET answers 404 */
-        RP_CLI_WAIT_EXISTS,  /**< a GET answers 200 */
-        _RP_CLI_WAIT_MAX,
-        _RP_CLI_WAIT_INVALID = -EINVAL,
-};
-
-/** Options of a wait verb. */
-typedef struct rp_cli_wait_opts {
-        enum rp_cli_wait_for cond; /**< what to wait for (RP_CLI_WAIT_NONE: not given) */
-        uint64_t interval_sec;     /**< between polls (--interval, default 2) */
-        uint64_t timeout_sec;      /**< give up after (--timeout, default 3600) */
-} rp_cli_wait_opts;
-
-/** Option values of the wait options: a wait verb lists { "created", no_argument, NULL,
- *  RP_CLI_OPT_WAIT_CREATED } and the others in its option table. */
-enum {
-        RP_CLI_OPT_WAIT_CREATED = 0x180,
-        RP_CLI_OPT_WAIT_UPDATED,
-        RP_CLI_OPT_WAIT_DELETED,
-        RP_CLI_OPT_WAIT_EXISTS,
-        RP_CLI_OPT_WAIT_INTERVAL,
-        RP_CLI_OPT_WAIT_TIMEOUT,
-};
-
-/** The help text of the wait options. */
-extern const char rp_cli_wait_help[];
-
-/** Default rp_cli_wait_opts. */
-void rp_cli_wait_opts_init(rp_cli_wait_opts *w);
-
-/** Handle a wait option. @return 1 if @p c was one, 0 if not, or -RP_CLI_EXIT_USAGE after
- *  printing why its value is bad (as rp_cli_common_opt()). */
-int rp_cli_wait_opt(rp_cli *cli, rp_cli_wait_opts *w, int c, const char *arg);
+/** Sleep until monotonic time @p t in short slices. @return 0, or -ECANCELED on Ctrl-C. */
+int rp_cli_sleep_until(rp_usec_t t);
 
 /**
- * Poll @p path (a GET with @p api_version) every w->interval_sec until w->cond holds. A
- * provisioningState Failed ends a --created/--updated wait with an error naming @p what and
- * the message of an Error status of properties.instanceView, if any.
+ * Parse the progress message rpd puts in a copying disk restore point's replicationStatus
+ * ("X of Y bytes copied, Z MB/s, N s left") into @p u (done, total, rate, left).
+ * @return 0, or -EBADMSG when @p msg (may be NULL) has another form (@p u untouched).
+ */
+int rp_cli_copy_message_parse(const char *msg, rp_cli_row_update *u);
+
+/**
+ * Follow the copy of the restore point at @p path from another region, if it is one: poll its
+ * instance view every second and show a progress row per disk ("copy: disk 'os': ..."), until
+ * every disk's copy succeeded (0) or one failed (reported as ReplicationFailed, exit 1).
+ * @param name "restore point 'rp1'", for messages.
+ * @param timeout_sec give up after this long (0: never).
+ * @param[out] ret the last GET of the point (with its instance view), to json_decref().
+ * @return 0, or an exit code (reported; Ctrl-C: RP_CLI_EXIT_CANCELED with cli->resume).
+ */
+int rp_cli_follow_copy(rp_cli *cli, const char *path, const char *name, bool progress,
+                       uint64_t timeout_sec, json_t **ret);
+
+/* ---------------------------------------------------------------- az-style wait */
+
+/**
+ * Poll @p path (a GET with @p api_version) every cli->wait.interval_sec until cli->wait.cond
+ * holds. A provisioningState Failed ends a --created/--updated wait with an error naming
+ * @p what and the message of an Error status of properties.instanceView, if any.
  * @return 0, or an exit code (reported): a failed GET, Failed, OperationTimeout, Ctrl-C.
  */
-int rp_cli_wait_resource(rp_cli *cli, const char *path, const char *api_version, const char *what,
-                         const rp_cli_wait_opts *w);
+int rp_cli_wait_resource(rp_cli *cli, const char *path, const char *api_version, const char *what);

@@ -1,13 +1,19 @@
-/* cli_common.c: what every rpctl API command shares: common options, connecting, error
- * reports ("ERROR: (Code) message", as az prints them), output formats, LRO waits, tags and
- * verb dispatch.
+/* cli_common.c: what every rpctl API command shares: arguments, connecting, error reports
+ * ("ERROR: (Code) message", as az prints them), output formats, LRO waits and verb dispatch.
  *
- * DESIGN: a command verb is a function that parses its own options through rp_cli_parse()
- * (which takes the common ones), builds a path and a body, and calls rp_cli_call(); printing
+ * DESIGN: a command group declares every argument it takes once, in a table (rp_cli_arg:
+ * name, short name, kind, where the value goes in the group's argument struct); each verb
+ * names the ones it takes, and which are required, in a spec string ("resource-group! name!
+ * tags no-wait"). rp_cli_parse_args() builds the getopt tables from that, adds the common
+ * options, stores and checks every value, and reports usage errors before any request is
+ * made. A verb then builds a path and a body and calls rp_cli_call()/rp_cli_send(); printing
  * goes through rp_cli_print() with a column table for -o table/tsv. Exit codes: 0 ok, 1 the
  * API or transport failed, 2 usage, 3 corrupt data found (scrub), 130 interrupted. */
 #include <assert.h>
+#include <ctype.h>
+#include <inttypes.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +25,7 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/macro.h"
+#include "util/parse.h"
 
 #define MAX_DERIVED_COLUMNS 32
 
@@ -44,6 +51,9 @@ const char rp_cli_common_help[] =
         "      --subscription ID  subscription to use (else RPD_SUBSCRIPTION, the config file,\n"
         "                         or the first one the token grants)\n"
         "  -o, --output FORMAT    json (default), table, tsv or none\n"
+        "      --query PATH       print only the field at PATH (dotted: id, properties.\n"
+        "                         provisioningState), of every item of a list; a simple\n"
+        "                         form of az's JMESPath --query\n"
         "      --data DIR         talk to the rpd of data directory DIR: reads DIR/rpd.url and\n"
         "                         DIR/tls/ca.pem, signs a token with the key in DIR/auth\n"
         "      --url URL          https URL of rpd (else RPD_URL, then the config file)\n"
@@ -75,12 +85,63 @@ enum rp_cli_output rp_cli_output_from_string(const char *s)
         return _RP_CLI_OUTPUT_INVALID;
 }
 
-/* ---------------------------------------------------------------- options */
+/* ---------------------------------------------------------------- arguments */
+
+/* getopt values: the common options, then OPT_TABLE + the index of an entry of the command's
+ * table, then OPT_WAIT + the index of an entry of the wait table. */
+enum {
+        OPT_URL = 0x100,
+        OPT_CA,
+        OPT_TOKEN,
+        OPT_DATA,
+        OPT_SUBSCRIPTION,
+        OPT_CONFIG,
+        OPT_DEBUG,
+        OPT_HELP,
+        OPT_QUERY,
+        OPT_OUTPUT = 'o',
+        OPT_TABLE = 0x1000,
+        OPT_WAIT = 0x2000,
+};
+
+#define WAIT_DEFAULT_INTERVAL_SEC 2u
+#define WAIT_MAX_SEC (7u * 86400u)
+#define MAX_ARGS 48 /* arguments one verb takes, aliases included */
+
+static const struct option common_options[] = {
+        { "url", required_argument, NULL, OPT_URL },
+        { "ca", required_argument, NULL, OPT_CA },
+        { "token", required_argument, NULL, OPT_TOKEN },
+        { "data", required_argument, NULL, OPT_DATA },
+        { "subscription", required_argument, NULL, OPT_SUBSCRIPTION },
+        { "config", required_argument, NULL, OPT_CONFIG },
+        { "debug", no_argument, NULL, OPT_DEBUG },
+        { "output", required_argument, NULL, OPT_OUTPUT },
+        { "query", required_argument, NULL, OPT_QUERY },
+        { "help", no_argument, NULL, OPT_HELP },
+};
+
+/* The wait options: their values live in rp_cli.wait. */
+#define WAIT_OFF(f) offsetof(rp_cli, wait.f)
+static const rp_cli_arg wait_table[] = {
+        RP_CLI_ARG("created", 0, RP_CLI_ARG_SET, WAIT_OFF(cond), .value = RP_CLI_WAIT_CREATED),
+        RP_CLI_ARG("updated", 0, RP_CLI_ARG_SET, WAIT_OFF(cond), .value = RP_CLI_WAIT_UPDATED),
+        RP_CLI_ARG("deleted", 0, RP_CLI_ARG_SET, WAIT_OFF(cond), .value = RP_CLI_WAIT_DELETED),
+        RP_CLI_ARG("exists", 0, RP_CLI_ARG_SET, WAIT_OFF(cond), .value = RP_CLI_WAIT_EXISTS),
+        RP_CLI_ARG("replicated", 0, RP_CLI_ARG_SET, WAIT_OFF(cond),
+                   .value = RP_CLI_WAIT_REPLICATED),
+        RP_CLI_ARG("interval", 0, RP_CLI_ARG_U64, WAIT_OFF(interval_sec), .min = 1,
+                   .max = WAIT_MAX_SEC, .given = WAIT_OFF(interval_given)),
+        RP_CLI_ARG("timeout", 0, RP_CLI_ARG_U64, WAIT_OFF(timeout_sec), .min = 1,
+                   .max = WAIT_MAX_SEC, .given = WAIT_OFF(timeout_given)),
+        {},
+};
 
 void rp_cli_done(rp_cli *cli)
 {
         cli->client = rp_client_free(cli->client);
         rp_client_settings_done(&cli->flags);
+        cli->resume = rp_free(cli->resume);
         cli->subscription = NULL;
 }
 
@@ -91,99 +152,335 @@ static int set_flag(char **field, const char *arg)
                 return -ENOMEM;
         rp_free(*field);
         *field = s;
-        return 1;
+        return 0;
 }
 
-int rp_cli_common_opt(rp_cli *cli, int c, const char *arg)
+/* Handle a common option. @return 0 or an exit code (reported). */
+static int common_opt(rp_cli *cli, int c, const char *arg)
 {
+        int k = 0;
         switch (c) {
-        case RP_CLI_OPT_URL:
-                return set_flag(&cli->flags.url, arg) < 0 ? -RP_CLI_EXIT_ERROR : 1;
-        case RP_CLI_OPT_CA:
-                return set_flag(&cli->flags.ca, arg) < 0 ? -RP_CLI_EXIT_ERROR : 1;
-        case RP_CLI_OPT_TOKEN:
-                return set_flag(&cli->flags.token, arg) < 0 ? -RP_CLI_EXIT_ERROR : 1;
-        case RP_CLI_OPT_SUBSCRIPTION:
-                return set_flag(&cli->flags.subscription, arg) < 0 ? -RP_CLI_EXIT_ERROR : 1;
-        case RP_CLI_OPT_DATA:
+        case OPT_URL:
+                k = set_flag(&cli->flags.url, arg);
+                break;
+        case OPT_CA:
+                k = set_flag(&cli->flags.ca, arg);
+                break;
+        case OPT_TOKEN:
+                k = set_flag(&cli->flags.token, arg);
+                break;
+        case OPT_SUBSCRIPTION:
+                k = set_flag(&cli->flags.subscription, arg);
+                break;
+        case OPT_DATA:
                 cli->data = arg;
-                return 1;
-        case RP_CLI_OPT_CONFIG:
+                break;
+        case OPT_CONFIG:
                 cli->config = arg;
-                return 1;
-        case RP_CLI_OPT_DEBUG:
+                break;
+        case OPT_DEBUG:
                 cli->verbose = true;
-                return 1;
-        case RP_CLI_OPT_OUTPUT: {
+                break;
+        case OPT_QUERY:
+                cli->query = arg;
+                break;
+        case OPT_OUTPUT: {
                 enum rp_cli_output o = rp_cli_output_from_string(arg);
                 if (o < 0)
-                        return -rp_cli_usage_error(cli,
-                                                   "argument --output/-o: invalid choice '%s' "
-                                                   "(choose from json, table, tsv, none)",
-                                                   arg);
+                        return rp_cli_usage_error(cli,
+                                                  "argument --output/-o: invalid choice '%s' "
+                                                  "(choose from json, table, tsv, none)",
+                                                  arg);
                 cli->output = o;
-                return 1;
+                break;
         }
-        case RP_CLI_OPT_HELP:
-        case 'h':
+        default: /* OPT_HELP, 'h' */
                 cli->help_requested = true;
-                return 1;
-        default:
+                break;
+        }
+        return k < 0 ? RP_CLI_EXIT_ERROR : 0;
+}
+
+/* "--resource-group/-g" into @p buf. */
+static const char *arg_display(const rp_cli_arg *a, char *buf, size_t size)
+{
+        if (a->short_name)
+                snprintf(buf, size, "--%s/-%c", a->name, a->short_name);
+        else
+                snprintf(buf, size, "--%s", a->name);
+        return buf;
+}
+
+static bool takes_value(const rp_cli_arg *a)
+{
+        return a->kind != RP_CLI_ARG_FLAG && a->kind != RP_CLI_ARG_SET &&
+               a->kind != RP_CLI_ARG_IGNORE;
+}
+
+static int add_tag(rp_cli *cli, json_t *tags, const char *s)
+{
+        if (*s == '\0')
                 return 0;
+        const char *eq = strchr(s, '=');
+        _cleanup_free_ char *key = eq ? rp_strndup(s, (size_t)(eq - s)) : rp_strdup(s);
+        if (!key)
+                return RP_CLI_EXIT_ERROR;
+        if (!*key)
+                return rp_cli_usage_error(cli, "argument --tags: '%s' has no name (use key=value)",
+                                          s);
+        return json_object_set_new(tags, key, json_string(eq ? eq + 1 : "")) < 0 ? RP_CLI_EXIT_ERROR
+                                                                                 : 0;
+}
+
+/* "a, b, c" of a NULL-terminated list, to rp_free(), or NULL on OOM. */
+static char *join_choices(const char *const *choices)
+{
+        rp_buf b;
+        rp_buf_init(&b, 4096);
+        int k = 0;
+        for (const char *const *c = choices; *c && k >= 0; c++)
+                k = rp_buf_printf(&b, "%s%s", c == choices ? "" : ", ", *c);
+        if (k < 0) {
+                rp_buf_done(&b);
+                return NULL;
+        }
+        return rp_buf_detach(&b);
+}
+
+/* Store the value of @p a in the struct at @p base. @return 0 or an exit code (reported). */
+static int store_arg(rp_cli *cli, const rp_cli_arg *a, void *base, char *arg, int argc, char **argv)
+{
+        void *field = (char *)base + a->offset;
+        char name[64];
+        switch (a->kind) {
+        case RP_CLI_ARG_STRING:
+                *(const char **)field = arg;
+                return 0;
+        case RP_CLI_ARG_FLAG:
+                *(bool *)field = true;
+                return 0;
+        case RP_CLI_ARG_SET:
+                *(int *)field = a->value;
+                return 0;
+        case RP_CLI_ARG_IGNORE:
+                return 0;
+        case RP_CLI_ARG_CHOICE: {
+                for (const char *const *c = a->choices; *c; c++)
+                        if (rp_strcaseeq(arg, *c)) {
+                                *(const char **)field = *c;
+                                return 0;
+                        }
+                _cleanup_free_ char *list = join_choices(a->choices);
+                return rp_cli_usage_error(cli, "argument %s: invalid choice '%s' (choose from %s)",
+                                          arg_display(a, name, sizeof name), arg,
+                                          rp_strempty(list));
+        }
+        case RP_CLI_ARG_U64: {
+                uint64_t v = 0;
+                if (rp_parse_u64(arg, &v) < 0 || v < a->min || v > a->max)
+                        return rp_cli_usage_error(cli,
+                                                  "argument %s: '%s' is not a number from "
+                                                  "%" PRIu64 " to %" PRIu64,
+                                                  arg_display(a, name, sizeof name), arg, a->min,
+                                                  a->max);
+                *(uint64_t *)field = v;
+                *(bool *)((char *)base + a->given) = true;
+                return 0;
+        }
+        case RP_CLI_ARG_LIST: {
+                json_t **list = field;
+                if (!*list && !(*list = json_array()))
+                        return RP_CLI_EXIT_ERROR;
+                if (*arg && json_array_append_new(*list, json_string(arg)) < 0)
+                        return RP_CLI_EXIT_ERROR;
+                while (optind < argc && argv[optind][0] != '-')
+                        if (json_array_append_new(*list, json_string(argv[optind++])) < 0)
+                                return RP_CLI_EXIT_ERROR;
+                return 0;
+        }
+        case RP_CLI_ARG_TAGS: {
+                json_t **tags = field;
+                if (!*tags && !(*tags = json_object()))
+                        return RP_CLI_EXIT_ERROR;
+                int k = add_tag(cli, *tags, arg);
+                while (k == 0 && optind < argc && argv[optind][0] != '-')
+                        k = add_tag(cli, *tags, argv[optind++]);
+                return k;
+        }
+        default:
+                assert(!"unknown argument kind");
+                return RP_CLI_EXIT_ERROR;
         }
 }
 
-int rp_cli_parse(rp_cli *cli, int argc, char **argv, const char *shortopts,
-                 const struct option *longopts,
-                 int (*on_opt)(void *userdata, int c, char *arg, int argc, char **argv),
-                 void *userdata)
+/* One argument a verb takes: its entry, where its value goes, its getopt value. */
+typedef struct verb_arg {
+        const rp_cli_arg *arg;
+        void *base;
+        int val;
+        bool required, seen;
+} verb_arg;
+
+/* Find @p name (@p len bytes) in @p table (NULL-safe). */
+static const rp_cli_arg *table_find(const rp_cli_arg *table, const char *name, size_t len)
 {
-        static const struct option common[] = {
-                { "url", required_argument, NULL, RP_CLI_OPT_URL },
-                { "ca", required_argument, NULL, RP_CLI_OPT_CA },
-                { "token", required_argument, NULL, RP_CLI_OPT_TOKEN },
-                { "data", required_argument, NULL, RP_CLI_OPT_DATA },
-                { "subscription", required_argument, NULL, RP_CLI_OPT_SUBSCRIPTION },
-                { "config", required_argument, NULL, RP_CLI_OPT_CONFIG },
-                { "debug", no_argument, NULL, RP_CLI_OPT_DEBUG },
-                { "output", required_argument, NULL, RP_CLI_OPT_OUTPUT },
-                { "help", no_argument, NULL, RP_CLI_OPT_HELP },
-        };
-        struct option all[RP_CLI_MAX_OPTIONS + 1] = {};
-        size_t n = 0;
-        for (; longopts[n].name; n++) {
-                assert(n + ELEMENTSOF(common) < RP_CLI_MAX_OPTIONS);
-                all[n] = longopts[n];
+        for (const rp_cli_arg *a = table; a && a->name; a++)
+                if (strlen(a->name) == len && memcmp(a->name, name, len) == 0)
+                        return a;
+        return NULL;
+}
+
+/* Add a long option, and its short option if any, to the getopt tables. */
+static void add_option(struct option *opts, size_t *n, char *shortopts, size_t *ns,
+                       const char *name, char short_name, bool value, int val)
+{
+        assert(*n < 2 * MAX_ARGS);
+        opts[(*n)++] = (struct option){ name, value ? required_argument : no_argument, NULL, val };
+        if (short_name) {
+                shortopts[(*ns)++] = short_name;
+                if (value)
+                        shortopts[(*ns)++] = ':';
         }
-        memcpy(all + n, common, sizeof common);
+}
+
+/* Parse @p spec into @p va and the getopt tables. @return the number of arguments. */
+static size_t parse_spec(rp_cli *cli, const rp_cli_arg *table, const char *spec, void *args,
+                         verb_arg *va, struct option *opts, size_t *nopts, char *shortopts,
+                         size_t *ns)
+{
+        size_t nva = 0;
+        for (const char *p = spec ? spec : ""; *p;) {
+                p += strspn(p, " ");
+                size_t len = strcspn(p, " ");
+                if (len == 0)
+                        break;
+                bool required = p[len - 1] == '!';
+                size_t nlen = required ? len - 1 : len;
+                const rp_cli_arg *a = table_find(table, p, nlen);
+                verb_arg v = { .arg = a, .base = args, .required = required };
+                if (a) {
+                        v.val = OPT_TABLE + (int)(a - table);
+                } else {
+                        a = table_find(wait_table, p, nlen);
+                        v = (verb_arg){ .arg = a, .base = cli, .required = required };
+                        v.val = OPT_WAIT + (int)(a - wait_table);
+                }
+                assert(a && nva < MAX_ARGS); /* a spec names only what its tables hold */
+                va[nva++] = v;
+                add_option(opts, nopts, shortopts, ns, a->name, a->short_name, takes_value(a),
+                           v.val);
+                if (a->alias || a->alias_short)
+                        add_option(opts, nopts, shortopts, ns, a->alias ? a->alias : a->name,
+                                   a->alias_short, takes_value(a), v.val);
+                p += len;
+        }
+        return nva;
+}
+
+/* The verb argument getopt answered @p c for, or NULL (a common option). */
+static verb_arg *find_verb_arg(verb_arg *va, size_t nva, int c)
+{
+        for (size_t i = 0; i < nva; i++) {
+                const rp_cli_arg *a = va[i].arg;
+                if (c == va[i].val ||
+                    (c > 0 && c < 0x80 && (c == a->short_name || c == a->alias_short)))
+                        return &va[i];
+        }
+        return NULL;
+}
+
+int rp_cli_parse_args(rp_cli *cli, int argc, char **argv, const rp_cli_arg *table, const char *spec,
+                      void *args)
+{
+        verb_arg va[MAX_ARGS];
+        struct option opts[2 * MAX_ARGS + ELEMENTSOF(common_options) + 1] = {};
+        char shortopts[4 * MAX_ARGS + 8] = "+:";
+        size_t nopts = 0, ns = 2;
+        size_t nva = parse_spec(cli, table, spec, args, va, opts, &nopts, shortopts, &ns);
+        memcpy(opts + nopts, common_options, sizeof common_options);
+        memcpy(shortopts + ns, "o:h", 4);
+        bool wait_verb = false;
+        for (size_t i = 0; i < nva; i++)
+                wait_verb = wait_verb || va[i].arg->kind == RP_CLI_ARG_SET;
+        if (wait_verb)
+                cli->wait = (rp_cli_wait_opts){ .interval_sec = WAIT_DEFAULT_INTERVAL_SEC,
+                                                .timeout_sec = RP_CLI_LRO_TIMEOUT_SEC };
+
         int c;
         optind = 0; /* full re-initialisation of GNU getopt */
         opterr = 0;
-        while ((c = getopt_long(argc, argv, shortopts, all, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
                 if (c == '?')
                         return rp_cli_usage_error(cli, "unrecognized argument: %s",
                                                   argv[optind - 1]);
                 if (c == ':')
                         return rp_cli_usage_error(cli, "argument %s: expected one argument",
                                                   argv[optind - 1]);
-                int k = rp_cli_common_opt(cli, c, optarg);
-                if (k < 0)
-                        return -k;
+                verb_arg *v = find_verb_arg(va, nva, c);
+                int k;
+                if (v) {
+                        v->seen = true;
+                        k = store_arg(cli, v->arg, v->base, optarg, argc, argv);
+                } else {
+                        k = common_opt(cli, c, optarg);
+                }
+                if (k != 0)
+                        return k;
                 if (cli->help_requested) {
-                        fputs(cli->help, stdout);
+                        fputs(rp_strempty(cli->help), stdout);
                         if (!cli->help_complete)
                                 fputs(rp_cli_common_help, stdout);
                         return -1;
                 }
-                if (k > 0)
-                        continue;
-                k = on_opt(userdata, c, optarg, argc, argv);
-                if (k != 0)
-                        return k;
         }
         if (optind < argc)
                 return rp_cli_usage_error(cli, "unrecognized arguments: %s", argv[optind]);
-        return 0;
+
+        /* the missing required arguments, all in one message */
+        rp_buf missing;
+        rp_buf_init(&missing, 4096);
+        int k = 0;
+        for (size_t i = 0; i < nva && k >= 0; i++) {
+                char name[64];
+                if (va[i].required && !va[i].seen)
+                        k = rp_buf_printf(&missing, "%s%s", missing.len ? ", " : "",
+                                          arg_display(va[i].arg, name, sizeof name));
+        }
+        if (k >= 0 && missing.len)
+                k = rp_cli_usage_error(cli, "the following arguments are required: %s",
+                                       missing.ptr);
+        rp_buf_done(&missing);
+        if (k == 0 && wait_verb && cli->wait.cond == RP_CLI_WAIT_NONE) {
+                rp_buf conds; /* the conditions this verb takes */
+                rp_buf_init(&conds, 4096);
+                for (size_t i = 0; i < nva && k >= 0; i++)
+                        if (va[i].arg->kind == RP_CLI_ARG_SET)
+                                k = rp_buf_printf(&conds, "%s--%s", conds.len ? ", " : "",
+                                                  va[i].arg->name);
+                if (k >= 0)
+                        k = rp_cli_usage_error(cli, "give one of %s", conds.ptr);
+                rp_buf_done(&conds);
+        }
+        return k < 0 ? RP_CLI_EXIT_ERROR : k;
+}
+
+void rp_cli_args_done(const rp_cli_arg *table, void *args)
+{
+        for (const rp_cli_arg *a = table; a->name; a++) {
+                if (a->kind != RP_CLI_ARG_LIST && a->kind != RP_CLI_ARG_TAGS)
+                        continue;
+                json_t **v = (json_t **)((char *)args + a->offset);
+                if (*v)
+                        json_decref(*v);
+                *v = NULL;
+        }
+}
+
+int rp_cli_setup(rp_cli *cli, int argc, char **argv, const rp_cli_arg *table, const char *spec,
+                 void *args)
+{
+        int k = rp_cli_parse_args(cli, argc, argv, table, spec, args);
+        return k != 0 ? k : rp_cli_connect(cli);
 }
 
 /* ---------------------------------------------------------------- reports */
@@ -246,7 +543,64 @@ int rp_cli_fail_wait(rp_cli *cli, int k)
                         RP_CLI_LRO_TIMEOUT_SEC);
                 return RP_CLI_EXIT_ERROR;
         }
-        return rp_cli_fail_errno(cli, k, "waiting for the operation");
+        if (k != -ECANCELED)
+                return rp_cli_fail_errno(cli, k, "waiting for the operation");
+        fputs("ERROR: (Canceled) interrupted: stopped waiting; the operation goes on in rpd.\n",
+              stderr);
+        if (cli->resume)
+                fprintf(stderr, "To wait for it again: %s\n", cli->resume);
+        return RP_CLI_EXIT_CANCELED;
+}
+
+/* Does @p s need quotes in a POSIX shell? */
+static bool needs_quotes(const char *s)
+{
+        if (!*s)
+                return true;
+        for (const char *p = s; *p; p++)
+                if (!isalnum((unsigned char)*p) && !strchr("-_./=:@%+,", *p))
+                        return true;
+        return false;
+}
+
+/* Append @p s to @p b, single-quoted when needed. */
+static int append_word(rp_buf *b, const char *s)
+{
+        int k = rp_buf_puts(b, b->len ? " " : "");
+        if (k < 0 || !needs_quotes(s))
+                return k < 0 ? k : rp_buf_puts(b, s);
+        k = rp_buf_puts(b, "'");
+        for (const char *p = s; *p && k >= 0; p++)
+                k = *p == '\'' ? rp_buf_puts(b, "'\\''") : rp_buf_append(b, p, 1);
+        return k < 0 ? k : rp_buf_puts(b, "'");
+}
+
+void rp_cli_set_resume(rp_cli *cli, const char *const *words)
+{
+        /* the connection flags of this run, so that the command reaches the same rpd */
+        const char *const conn[][2] = {
+                { "--data", cli->data },
+                { "--config", cli->config },
+                { "--url", cli->flags.url },
+                { "--ca", cli->flags.ca },
+                { "--subscription", cli->flags.subscription },
+                { "--token", cli->flags.token ? "TOKEN" : NULL },
+        };
+        rp_buf b;
+        rp_buf_init(&b, 64 * 1024);
+        int k = 0;
+        for (const char *const *w = words; *w && k >= 0; w++)
+                k = append_word(&b, *w);
+        for (size_t i = 0; i < ELEMENTSOF(conn) && k >= 0; i++)
+                if (conn[i][1]) {
+                        k = append_word(&b, conn[i][0]);
+                        if (k >= 0)
+                                k = append_word(&b, conn[i][1]);
+                }
+        rp_free(cli->resume);
+        cli->resume = k < 0 ? NULL : rp_buf_detach(&b);
+        if (k < 0)
+                rp_buf_done(&b);
 }
 
 /* ---------------------------------------------------------------- connecting, calls */
@@ -317,6 +671,50 @@ int rp_cli_call(rp_cli *cli, const char *method, const char *path, const char *a
         return 0;
 }
 
+int rp_cli_send(rp_cli *cli, const char *method, const char *path, const char *api_version,
+                const json_t *body, bool no_wait, const rp_cli_column *cols)
+{
+        if (!path)
+                return RP_CLI_EXIT_ERROR;
+        rp_client_response r = {};
+        int k = rp_cli_call(cli, method, path, api_version, body, no_wait, &r);
+        if (k != 0)
+                return k;
+        if (!rp_client_response_ok(&r))
+                k = rp_cli_fail_response(cli, &r);
+        else if (cols && !(no_wait && r.status == 202))
+                rp_cli_print(cli, r.body, cols);
+        rp_client_response_done(&r);
+        return k;
+}
+
+int rp_cli_show(rp_cli *cli, const char *path, const char *api_version, const rp_cli_column *cols)
+{
+        _cleanup_json_ json_t *o = NULL;
+        int k = path ? rp_cli_get(cli, path, api_version, &o) : RP_CLI_EXIT_ERROR;
+        if (k != 0)
+                return k;
+        rp_cli_print(cli, o, cols);
+        return RP_CLI_EXIT_OK;
+}
+
+int rp_cli_list(rp_cli *cli, const char *path, const char *api_version, const rp_cli_column *cols)
+{
+        if (!path)
+                return RP_CLI_EXIT_ERROR;
+        _cleanup_json_ json_t *items = NULL;
+        rp_client_response r = {};
+        int k = rp_client_list(cli->client, path, api_version, &items, &r);
+        if (k < 0)
+                return rp_cli_fail_errno(cli, k, "list");
+        if (!items)
+                k = rp_cli_fail_response(cli, &r);
+        else
+                rp_cli_print(cli, items, cols);
+        rp_client_response_done(&r);
+        return k;
+}
+
 int rp_cli_get(rp_cli *cli, const char *path, const char *api_version, json_t **ret)
 {
         rp_client_response r = {};
@@ -345,6 +743,19 @@ int rp_cli_check_absent(rp_cli *cli, const char *path, const char *api_version)
                 k = rp_cli_fail_response(cli, &r); /* a missing group, a bad token, ... */
         rp_client_response_done(&r);
         return k;
+}
+
+int rp_cli_require_absent(rp_cli *cli, const char *path, const char *api_version, const char *kind,
+                          const char *name, const char *group, const char *why)
+{
+        int k = rp_cli_check_absent(cli, path, api_version);
+        if (k != 1)
+                return k;
+        fprintf(stderr,
+                "ERROR: (ResourceExists) The %s '%s' already exists in resource group '%s'. %s: "
+                "delete it first or pick another name.\n",
+                kind, name, group, why);
+        return RP_CLI_EXIT_ERROR;
 }
 
 int rp_cli_group_location(rp_cli *cli, const char *group, char **ret)
@@ -382,9 +793,9 @@ static json_t *column_value(const json_t *row, const rp_cli_column *col, bool de
         return rp_json_get_path(row, col->path);
 }
 
-static char *cell_text(const json_t *row, const rp_cli_column *col, bool derived)
+/* @p v as one line of text (strings without quotes; null and absent: ""), to rp_free(). */
+static char *value_text(const json_t *v)
 {
-        json_t *v = column_value(row, col, derived);
         char *s;
         if (!v || json_is_null(v))
                 s = rp_strdup("");
@@ -398,12 +809,19 @@ static char *cell_text(const json_t *row, const rp_cli_column *col, bool derived
                 s = rp_strdup(json_is_true(v) ? "True" : "False");
         else
                 s = rp_json_dumps(v);
-        if (!derived && strcmp(col->path, "@resourceGroup") == 0 && v)
-                json_decref(v);
-        /* a cell is one line: tabs and newlines would break tsv and table alike */
+        /* one line: tabs and newlines would break tsv and table alike */
         for (char *p = s; p && *p; p++)
                 if (*p == '\t' || *p == '\n' || *p == '\r')
                         *p = ' ';
+        return s;
+}
+
+static char *cell_text(const json_t *row, const rp_cli_column *col, bool derived)
+{
+        json_t *v = column_value(row, col, derived);
+        char *s = value_text(v);
+        if (!derived && strcmp(col->path, "@resourceGroup") == 0 && v)
+                json_decref(v);
         return s;
 }
 
@@ -450,10 +868,59 @@ static void print_rows(rp_cli *cli, const json_t *rows, const rp_cli_column *col
                 rp_free(cells[i]);
 }
 
+/* --query PATH of @p v: the value at the dotted path of an object, or an array of those of
+ * the elements of an array. New reference, or NULL on OOM. */
+static json_t *query(const json_t *v, const char *path)
+{
+        if (!json_is_array(v)) {
+                json_t *x = json_is_object(v) ? rp_json_get_path(v, path) : NULL;
+                return x ? json_incref(x) : json_null();
+        }
+        json_t *out = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+                json_t *x = json_is_object(e) ? rp_json_get_path(e, path) : NULL;
+                if (!out || json_array_append(out, x ? x : json_null()) < 0) {
+                        if (out)
+                                json_decref(out);
+                        return NULL;
+                }
+        }
+        return out;
+}
+
+/* Print the scalars of @p v (a scalar, or an array of scalars) a line each. @return false
+ * when @p v holds anything else. */
+static bool print_scalars(const json_t *v)
+{
+        if (json_is_object(v))
+                return false;
+        size_t n = json_is_array(v) ? json_array_size(v) : 1;
+        for (size_t i = 0; i < n; i++) {
+                const json_t *x = json_is_array(v) ? json_array_get(v, i) : v;
+                if (json_is_object(x) || json_is_array(x))
+                        return false;
+        }
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *s = value_text(json_is_array(v) ? json_array_get(v, i) : v);
+                puts(rp_strempty(s));
+        }
+        return true;
+}
+
 void rp_cli_print(rp_cli *cli, const json_t *v, const rp_cli_column *columns)
 {
         if (!v || cli->output == RP_CLI_OUTPUT_NONE)
                 return;
+        _cleanup_json_ json_t *selected = cli->query ? query(v, cli->query) : NULL;
+        if (cli->query) {
+                /* what --query selects has no known columns: its own scalars, else its fields */
+                if (!selected || (cli->output != RP_CLI_OUTPUT_JSON && print_scalars(selected)))
+                        return;
+                v = selected;
+                columns = NULL;
+        }
         if (cli->output == RP_CLI_OUTPUT_JSON || (!json_is_object(v) && !json_is_array(v))) {
                 json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
                 putchar('\n');
@@ -485,7 +952,7 @@ void rp_cli_print(rp_cli *cli, const json_t *v, const rp_cli_column *columns)
         print_rows(cli, rows, columns, ncols, derived);
 }
 
-/* ---------------------------------------------------------------- paths, tags */
+/* ---------------------------------------------------------------- paths */
 
 static bool unreserved(unsigned char ch)
 {
@@ -518,43 +985,6 @@ char *rp_cli_path(const char *fmt, ...)
                 return NULL;
         }
         return rp_buf_detach(&b);
-}
-
-static int add_tag(rp_cli *cli, json_t *tags, const char *s)
-{
-        if (*s == '\0')
-                return 0;
-        const char *eq = strchr(s, '=');
-        _cleanup_free_ char *key = eq ? rp_strndup(s, (size_t)(eq - s)) : rp_strdup(s);
-        if (!key)
-                return RP_CLI_EXIT_ERROR;
-        if (!*key)
-                return rp_cli_usage_error(cli, "argument --tags: '%s' has no name (use key=value)",
-                                          s);
-        json_object_set_new(tags, key, json_string(eq ? eq + 1 : ""));
-        return 0;
-}
-
-int rp_cli_parse_list(rp_cli *cli, const char *arg, int argc, char **argv, json_t **list)
-{
-        if (!*list && !(*list = json_array()))
-                return RP_CLI_EXIT_ERROR;
-        if (*arg && json_array_append_new(*list, json_string(arg)) < 0)
-                return RP_CLI_EXIT_ERROR;
-        while (optind < argc && argv[optind][0] != '-')
-                if (json_array_append_new(*list, json_string(argv[optind++])) < 0)
-                        return RP_CLI_EXIT_ERROR;
-        return 0;
-}
-
-int rp_cli_parse_tags(rp_cli *cli, const char *arg, int argc, char **argv, json_t **tags)
-{
-        if (!*tags && !(*tags = json_object()))
-                return RP_CLI_EXIT_ERROR;
-        int k = add_tag(cli, *tags, arg);
-        while (k == 0 && optind < argc && argv[optind][0] != '-')
-                k = add_tag(cli, *tags, argv[optind++]);
-        return k;
 }
 
 /* ---------------------------------------------------------------- verbs */

@@ -1,12 +1,20 @@
-/* cmd_admin.c: rpctl scrub and rpctl gc, the operator commands of a region's chunk store
- * (POST /admin/regions/{region}/scrub and /gc; any valid token of the deployment).
+/* cmd_admin.c: the commands of regions: rpctl scrub and rpctl gc, the operator commands of a
+ * region's chunk store (POST /admin/regions/{region}/scrub and /gc; any valid token of the
+ * deployment), and rpctl region list|status.
  *
- * DESIGN: both are one request that rpd answers when the work is done, so the client's idle
- * timeout is raised for them: a scrub re-hashes every chunk before it says a word, and gc
- * waits up to two minutes for the region worker before answering 202. A scrub that finds
- * corrupt chunks prints its report like any other and exits with RP_CLI_EXIT_CORRUPT (3),
- * distinct from a failed request (1), so that a cron job can alert on it. */
+ * `region list` is what ARM offers every client (GET /subscriptions/{id}/locations, as
+ * `az account list-locations`); `region status` is the operator's view of the regions the
+ * process hosts (GET /admin/regions[/{region}]): worker and job queue, resource counts,
+ * copies in progress, chunk store and filesystem figures.
+ *
+ * DESIGN: scrub and gc are one request that rpd answers when the work is done, so the idle
+ * timeout of the client is raised for them: a scrub re-hashes every chunk before it says a
+ * word, and gc waits up to two minutes for the region worker before answering 202. A scrub
+ * that finds corrupt chunks prints its report like any other and exits with
+ * RP_CLI_EXIT_CORRUPT (3), distinct from a failed request (1), so that a cron job can alert
+ * on it. All of them share the one argument these commands take, --region. */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,50 +49,58 @@ static const rp_cli_column gc_columns[] = {
         {},
 };
 
+#define API_SUBSCRIPTIONS "2022-12-01"
+
+static const rp_cli_column location_columns[] = {
+        { "Name", "name" },
+        { "DisplayName", "displayName" },
+        { "RegionalDisplayName", "regionalDisplayName" },
+        {},
+};
+
+static const rp_cli_column status_columns[] = {
+        { "Name", "name" },
+        { "DisplayName", "displayName" },
+        { "WorkerRunning", "worker.running" },
+        { "JobsPending", "worker.jobsPending" },
+        { "Disks", "resources.disks" },
+        { "Vms", "resources.virtualMachines" },
+        { "RestorePoints", "resources.restorePoints" },
+        { "CopiesInProgress", "copiesIn.inProgress" },
+        { "CopiesFailed", "copiesIn.failed" },
+        { "StoredBytes", "store.storedBytes" },
+        { "FreeBytes", "filesystem.freeBytes" },
+        {},
+};
+
 typedef struct admin_args {
-        rp_cli *cli;
         const char *region;
 } admin_args;
 
-static int on_opt(void *userdata, int c, char *arg, int argc, char **argv)
-{
-        admin_args *a = userdata;
-        if (c == 'r') {
-                a->region = arg;
-                return 0;
-        }
-        return rp_cli_usage_error(a->cli, "unrecognized argument: %s", argv[optind - 1]);
-}
+static const rp_cli_arg args_table[] = {
+        RP_CLI_ARG("region", 'r', RP_CLI_ARG_STRING, offsetof(admin_args, region)),
+        {},
+};
 
 /* Parse --region, connect, POST .../{what} (saying so on a terminal, as the answer may take
  * long). @return 0 with the reply in @p ret (any status), or an exit code. */
-static int admin_post(admin_args *a, int argc, char **argv, const char *what, const char *doing,
-                      unsigned idle_sec, rp_client_response *ret)
+static int admin_post(rp_cli *cli, admin_args *a, int argc, char **argv, const char *what,
+                      const char *doing, unsigned idle_sec, rp_client_response *ret)
 {
-        static const struct option opts[] = {
-                { "region", required_argument, NULL, 'r' },
-                {},
-        };
-        int k = rp_cli_parse(a->cli, argc, argv, "+:r:" RP_CLI_COMMON_SHORT, opts, on_opt, a);
-        if (k != 0)
-                return k;
-        if (!a->region)
-                return rp_cli_usage_error(a->cli, "the following arguments are required: "
-                                                  "--region");
-        k = rp_cli_connect(a->cli);
+        int k = rp_cli_setup(cli, argc, argv, args_table, "region!", a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = rp_cli_path("/admin/regions/%s/%s", a->region, what);
         if (!path)
                 return RP_CLI_EXIT_ERROR;
-        rp_client_set_idle_timeout(a->cli->client, idle_sec);
+        rp_client_set_idle_timeout(cli->client, idle_sec);
         if (isatty(STDERR_FILENO)) {
                 fprintf(stderr, "%s: %s of region '%s' ...\n", what, doing, a->region);
                 fflush(stderr);
         }
-        k = rp_client_request(a->cli->client, "POST", path, NULL, NULL, ret);
+        k = rp_client_request(cli->client, "POST", path, NULL, NULL, ret);
         if (k < 0)
-                return rp_cli_fail_errno(a->cli, k, what);
+                return rp_cli_fail_errno(cli, k, what);
         return 0;
 }
 
@@ -107,9 +123,9 @@ static const char scrub_help[] =
 
 static int scrub(rp_cli *cli, int argc, char **argv)
 {
-        admin_args a = { .cli = cli };
+        admin_args a = {};
         rp_client_response r = {};
-        int k = admin_post(&a, argc, argv, "scrub", "verifying every stored chunk",
+        int k = admin_post(cli, &a, argc, argv, "scrub", "verifying every stored chunk",
                            SCRUB_IDLE_TIMEOUT_SEC, &r);
         if (k != 0)
                 return k;
@@ -163,10 +179,10 @@ static const char gc_help[] =
 
 static int gc(rp_cli *cli, int argc, char **argv)
 {
-        admin_args a = { .cli = cli };
+        admin_args a = {};
         rp_client_response r = {};
-        int k = admin_post(&a, argc, argv, "gc", "reclaiming unused chunks", GC_IDLE_TIMEOUT_SEC,
-                           &r);
+        int k = admin_post(cli, &a, argc, argv, "gc", "reclaiming unused chunks",
+                           GC_IDLE_TIMEOUT_SEC, &r);
         if (k != 0)
                 return k;
         if (!rp_client_response_ok(&r) || !json_is_object(r.body)) {
@@ -193,4 +209,71 @@ static int gc(rp_cli *cli, int argc, char **argv)
 int rp_cmd_gc(int argc, char **argv)
 {
         return rp_cli_run("gc", gc_help, gc, argc, argv);
+}
+
+/* ---------------------------------------------------------------- region list, status */
+
+static const char list_help[] =
+        "Usage: rpctl region list\n"
+        "\n"
+        "List the regions (ARM locations) the subscription can use: every region of this\n"
+        "rpd (GET /subscriptions/{id}/locations, as 'az account list-locations').\n"
+        "\n"
+        "Examples:\n"
+        "  rpctl region list\n"
+        "  rpctl region list -o table\n";
+
+static int region_list(rp_cli *cli, int argc, char **argv)
+{
+        admin_args a = {};
+        int k = rp_cli_setup(cli, argc, argv, args_table, "", &a);
+        if (k != 0)
+                return k;
+        _cleanup_free_ char *path = rp_cli_path("/subscriptions/%s/locations", cli->subscription);
+        return rp_cli_list(cli, path, API_SUBSCRIPTIONS, location_columns);
+}
+
+static const char status_help[] =
+        "Usage: rpctl region status [--region REGION]\n"
+        "\n"
+        "Show the state of the regions this rpd hosts (or of one): whether the region's\n"
+        "worker runs and how many jobs (captures, copies, restores, deletes, gc) wait for it,\n"
+        "the number of disks, VMs, restore point collections, restore points and disk restore\n"
+        "points, the copies from other regions in progress or failed, the chunk store's\n"
+        "chunks, packs and bytes, and the space left on its filesystem.\n"
+        "\n"
+        "Options:\n"
+        "      --region REGION  one region (default: all)\n"
+        "\n"
+        "Examples:\n"
+        "  rpctl region status -o table\n"
+        "  rpctl region status --region westus\n";
+
+static int region_status(rp_cli *cli, int argc, char **argv)
+{
+        admin_args a = {};
+        int k = rp_cli_setup(cli, argc, argv, args_table, "region", &a);
+        if (k != 0)
+                return k;
+        if (a.region) {
+                _cleanup_free_ char *path = rp_cli_path("/admin/regions/%s", a.region);
+                return rp_cli_show(cli, path, NULL, status_columns);
+        }
+        _cleanup_json_ json_t *all = NULL;
+        k = rp_cli_get(cli, "/admin/regions", NULL, &all);
+        if (k != 0)
+                return k;
+        rp_cli_print(cli, json_object_get(all, "value"), status_columns);
+        return RP_CLI_EXIT_OK;
+}
+
+static const rp_cli_verb verbs[] = {
+        { "list", "list the regions (ARM locations)", list_help, region_list },
+        { "status", "show the state of the regions this rpd hosts", status_help, region_status },
+};
+
+int rp_cmd_region(int argc, char **argv)
+{
+        return rp_cli_dispatch("region", "The regions of rpd.", verbs, ELEMENTSOF(verbs), argc,
+                               argv);
 }

@@ -8,6 +8,7 @@
  * is one line. Parameters are given as az takes them: @file.json (a parameters file or a bare
  * {"name":{"value":...}} object), inline JSON, or name=value, whose value is converted to the
  * type the template declares for it (int, bool, object, array). */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -25,11 +26,6 @@
 #define MAX_FILE (4u * 1024u * 1024u)
 #define POLL_USEC (RP_USEC_PER_SEC)
 #define SLICE_NS 50000000L
-
-enum {
-        OPT_NO_WAIT = 0x200,
-        OPT_MODE,
-};
 
 static const rp_cli_column deployment_columns[] = {
         { "Name", "name" },
@@ -55,63 +51,21 @@ typedef struct dep_args {
         bool no_wait;
 } dep_args;
 
-static void dep_args_done(dep_args *a)
-{
-        if (a->params)
-                json_decref(a->params);
-}
-
-static int on_opt(void *userdata, int c, char *arg, int argc, char **argv)
-{
-        dep_args *a = userdata;
-        switch (c) {
-        case 'g':
-                a->group = arg;
-                return 0;
-        case 'n':
-                a->name = arg;
-                return 0;
-        case 'f':
-                a->template_file = arg;
-                return 0;
-        case 'p':
-                return rp_cli_parse_list(a->cli, arg, argc, argv, &a->params);
-        case OPT_MODE:
-                a->mode = arg;
-                return 0;
-        case OPT_NO_WAIT:
-                a->no_wait = true;
-                return 0;
-        case 'y':
-                return 0;
-        default:
-                return rp_cli_usage_error(a->cli, "unrecognized argument: %s", argv[optind - 1]);
-        }
-}
-
-enum {
-        NEED_GROUP = 1 << 0,
-        NEED_NAME = 1 << 1,
-        NEED_TEMPLATE = 1 << 2,
+#define OFF(f) offsetof(dep_args, f)
+static const rp_cli_arg args_table[] = {
+        RP_CLI_ARG("resource-group", 'g', RP_CLI_ARG_STRING, OFF(group)),
+        RP_CLI_ARG("name", 'n', RP_CLI_ARG_STRING, OFF(name)),
+        RP_CLI_ARG("template-file", 'f', RP_CLI_ARG_STRING, OFF(template_file)),
+        RP_CLI_ARG("parameters", 'p', RP_CLI_ARG_LIST, OFF(params)),
+        RP_CLI_ARG("mode", 0, RP_CLI_ARG_STRING, OFF(mode)),
+        RP_CLI_ARG("no-wait", 0, RP_CLI_ARG_FLAG, OFF(no_wait)),
+        RP_CLI_ARG("yes", 'y', RP_CLI_ARG_IGNORE, 0),
+        {},
 };
 
-/* Parse and check the arguments (usage errors before connecting), then connect. */
-static int setup(dep_args *a, int argc, char **argv, const struct option *opts, unsigned need)
+static void dep_args_done(dep_args *a)
 {
-        int k = rp_cli_parse(a->cli, argc, argv, "+:g:n:f:p:y" RP_CLI_COMMON_SHORT, opts, on_opt,
-                             a);
-        if (k != 0)
-                return k;
-        if ((need & NEED_GROUP) && !a->group)
-                return rp_cli_usage_error(a->cli, "the following arguments are required: "
-                                                  "--resource-group/-g");
-        if ((need & NEED_TEMPLATE) && !a->template_file)
-                return rp_cli_usage_error(a->cli, "the following arguments are required: "
-                                                  "--template-file/-f");
-        if ((need & NEED_NAME) && !a->name)
-                return rp_cli_usage_error(a->cli, "the following arguments are required: "
-                                                  "--name/-n");
-        return rp_cli_connect(a->cli);
+        rp_cli_args_done(args_table, a);
 }
 
 static char *dep_path(dep_args *a, const char *suffix)
@@ -401,21 +355,11 @@ static int follow(dep_args *a, const char *path, rp_client_response *resp)
         return k < 0 ? k : 0;
 }
 
-/* The options of create and validate (validate ignores --no-wait). */
-static const struct option template_opts[] = {
-        { "resource-group", required_argument, NULL, 'g' },
-        { "name", required_argument, NULL, 'n' },
-        { "template-file", required_argument, NULL, 'f' },
-        { "parameters", required_argument, NULL, 'p' },
-        { "mode", required_argument, NULL, OPT_MODE },
-        { "no-wait", no_argument, NULL, OPT_NO_WAIT },
-        {},
-};
-
 /* create and validate: parse, default the name to the template file's, build the body. */
 static int template_args(dep_args *a, int argc, char **argv, char **ret_name, json_t **ret_body)
 {
-        int k = setup(a, argc, argv, template_opts, NEED_GROUP | NEED_TEMPLATE);
+        int k = rp_cli_setup(a->cli, argc, argv, args_table,
+                             "resource-group! template-file! name parameters mode no-wait", a);
         if (k != 0)
                 return k;
         if (!a->name) {
@@ -526,15 +470,8 @@ static int dep_validate(rp_cli *cli, int argc, char **argv)
 static int simple(rp_cli *cli, int argc, char **argv, const char *method, const char *suffix,
                   bool print)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "name", required_argument, NULL, 'n' },
-                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
-                { "yes", no_argument, NULL, 'y' },
-                {},
-        };
         _cleanup_(dep_args_done) dep_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, NEED_GROUP | NEED_NAME);
+        int k = rp_cli_setup(cli, argc, argv, args_table, "resource-group! name! no-wait yes", &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = dep_path(&a, suffix);
@@ -591,16 +528,11 @@ static int dep_cancel(rp_cli *cli, int argc, char **argv)
 }
 
 /* list, operation list: a list reply. */
-static int list(rp_cli *cli, int argc, char **argv, unsigned need, const char *suffix,
+static int list(rp_cli *cli, int argc, char **argv, const char *spec, const char *suffix,
                 const rp_cli_column *columns)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "name", required_argument, NULL, 'n' },
-                {},
-        };
         _cleanup_(dep_args_done) dep_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, need);
+        int k = rp_cli_setup(cli, argc, argv, args_table, spec, &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = dep_path(&a, suffix);
@@ -624,7 +556,7 @@ static const char list_help[] = "Usage: rpctl deployment list -g GROUP\n"
 
 static int dep_list(rp_cli *cli, int argc, char **argv)
 {
-        return list(cli, argc, argv, NEED_GROUP, NULL, deployment_columns);
+        return list(cli, argc, argv, "resource-group!", NULL, deployment_columns);
 }
 
 static const char op_list_help[] =
@@ -638,7 +570,7 @@ static const char op_list_help[] =
 
 static int op_list(rp_cli *cli, int argc, char **argv)
 {
-        return list(cli, argc, argv, NEED_GROUP | NEED_NAME, "/operations", operation_columns);
+        return list(cli, argc, argv, "resource-group! name!", "/operations", operation_columns);
 }
 
 static const rp_cli_verb op_verbs[] = {

@@ -1,4 +1,4 @@
-/* cmd_disk.c: rpctl disk create|show|list|delete|grant-access|revoke-access|import|export
+/* cmd_disk.c: rpctl disk create|show|list|delete|wait|grant-access|revoke-access|import|export
  * (Microsoft.Compute/disks and their SAS data plane).
  *
  * DESIGN: import and export are the az recipe for moving a disk image (create an Upload disk,
@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -28,22 +29,6 @@
 #define TRANSFER_SAS_DURATION_SEC 86400u
 #define GRANT_DEFAULT_DURATION_SEC 3600u
 
-enum {
-        OPT_TAGS = 0x200,
-        OPT_NO_WAIT,
-        OPT_SKU,
-        OPT_SIZE_GB,
-        OPT_UPLOAD_BYTES,
-        OPT_UPLOAD_TYPE,
-        OPT_OS_TYPE,
-        OPT_HYPERV,
-        OPT_ACCESS,
-        OPT_DURATION,
-        OPT_PARALLEL,
-        OPT_OVERWRITE,
-        OPT_NO_PROGRESS,
-};
-
 static const rp_cli_column disk_columns[] = {
         { "Name", "name" },
         { "ResourceGroup", "@resourceGroup" },
@@ -55,116 +40,56 @@ static const rp_cli_column disk_columns[] = {
         {},
 };
 
+/* sku, os-type and hyper-v-generation go to rpd as given: it checks them (InvalidParameter). */
+static const char *const access_levels[] = { "Read", "Write", NULL };
+static const char *const upload_types[] = { "Upload", NULL };
+
 typedef struct disk_args {
         rp_cli *cli;
-        const char *group, *name, *location, *sku, *os_type, *hyperv, *file, *access;
+        const char *group, *name, *location, *sku, *os_type, *hyperv, *file, *access, *upload_type;
         json_t *tags;
-        uint64_t size_gb, upload_bytes, duration;
-        bool have_size_gb, have_upload, no_wait, overwrite, no_progress;
-        unsigned parallel;
+        uint64_t size_gb, upload_bytes, duration, parallel;
+        bool size_gb_given, upload_bytes_given, duration_given, parallel_given;
+        bool no_wait, overwrite, no_progress;
 } disk_args;
+
+#define OFF(f) offsetof(disk_args, f)
+static const rp_cli_arg args_table[] = {
+        RP_CLI_ARG("resource-group", 'g', RP_CLI_ARG_STRING, OFF(group)),
+        RP_CLI_ARG("name", 'n', RP_CLI_ARG_STRING, OFF(name)),
+        RP_CLI_ARG("location", 'l', RP_CLI_ARG_STRING, OFF(location)),
+        RP_CLI_ARG("file", 'f', RP_CLI_ARG_STRING, OFF(file)),
+        RP_CLI_ARG("size-gb", 0, RP_CLI_ARG_U64, OFF(size_gb), .min = 1, .max = MAX_DISK_GB,
+                   .given = OFF(size_gb_given)),
+        RP_CLI_ARG("upload-size-bytes", 0, RP_CLI_ARG_U64, OFF(upload_bytes),
+                   .min = RP_MIN_UPLOAD_BYTES, .max = RP_MAX_DISK_BYTES,
+                   .given = OFF(upload_bytes_given)),
+        RP_CLI_ARG("upload-type", 0, RP_CLI_ARG_CHOICE, OFF(upload_type), .choices = upload_types),
+        RP_CLI_ARG("sku", 0, RP_CLI_ARG_STRING, OFF(sku)),
+        RP_CLI_ARG("os-type", 0, RP_CLI_ARG_STRING, OFF(os_type)),
+        RP_CLI_ARG("hyper-v-generation", 0, RP_CLI_ARG_STRING, OFF(hyperv)),
+        RP_CLI_ARG("access-level", 0, RP_CLI_ARG_CHOICE, OFF(access), .choices = access_levels),
+        RP_CLI_ARG("duration-in-seconds", 0, RP_CLI_ARG_U64, OFF(duration), .min = 1,
+                   .max = MAX_SAS_DURATION_SEC, .given = OFF(duration_given)),
+        RP_CLI_ARG("parallel", 0, RP_CLI_ARG_U64, OFF(parallel), .min = 1,
+                   .max = RP_CLIENT_MAX_PARALLEL, .given = OFF(parallel_given)),
+        RP_CLI_ARG("tags", 0, RP_CLI_ARG_TAGS, OFF(tags)),
+        RP_CLI_ARG("no-wait", 0, RP_CLI_ARG_FLAG, OFF(no_wait)),
+        RP_CLI_ARG("overwrite", 0, RP_CLI_ARG_FLAG, OFF(overwrite)),
+        RP_CLI_ARG("no-progress", 0, RP_CLI_ARG_FLAG, OFF(no_progress)),
+        RP_CLI_ARG("yes", 'y', RP_CLI_ARG_IGNORE, 0),
+        {},
+};
 
 static void disk_args_done(disk_args *a)
 {
-        if (a->tags)
-                json_decref(a->tags);
+        rp_cli_args_done(args_table, a);
 }
 
-static int parse_u64_arg(disk_args *a, const char *name, const char *arg, uint64_t min,
-                         uint64_t max, uint64_t *ret)
+/* Parse the arguments @p spec names. */
+static int parse(disk_args *a, int argc, char **argv, const char *spec)
 {
-        uint64_t v = 0;
-        if (rp_parse_u64(arg, &v) < 0 || v < min || v > max)
-                return rp_cli_usage_error(
-                        a->cli, "argument %s: '%s' is not a number from %" PRIu64 " to %" PRIu64,
-                        name, arg, min, max);
-        *ret = v;
-        return 0;
-}
-
-static int on_opt(void *userdata, int c, char *arg, int argc, char **argv)
-{
-        disk_args *a = userdata;
-        uint64_t v = 0;
-        int k;
-        switch (c) {
-        case 'g':
-                a->group = arg;
-                return 0;
-        case 'n':
-                a->name = arg;
-                return 0;
-        case 'l':
-                a->location = arg;
-                return 0;
-        case 'f':
-                a->file = arg;
-                return 0;
-        case 'y':
-                return 0; /* az asks before deleting; rpctl never prompts */
-        case OPT_TAGS:
-                return rp_cli_parse_tags(a->cli, arg, argc, argv, &a->tags);
-        case OPT_NO_WAIT:
-                a->no_wait = true;
-                return 0;
-        case OPT_SKU:
-                a->sku = arg;
-                return 0;
-        case OPT_SIZE_GB:
-                a->have_size_gb = true;
-                return parse_u64_arg(a, "--size-gb", arg, 1, MAX_DISK_GB, &a->size_gb);
-        case OPT_UPLOAD_BYTES:
-                a->have_upload = true;
-                return parse_u64_arg(a, "--upload-size-bytes", arg, RP_MIN_UPLOAD_BYTES,
-                                     RP_MAX_DISK_BYTES, &a->upload_bytes);
-        case OPT_UPLOAD_TYPE:
-                if (!rp_strcaseeq(arg, "Upload"))
-                        return rp_cli_usage_error(a->cli, "argument --upload-type: only "
-                                                          "'Upload' is supported");
-                return 0;
-        case OPT_OS_TYPE:
-                a->os_type = arg;
-                return 0;
-        case OPT_HYPERV:
-                a->hyperv = arg;
-                return 0;
-        case OPT_ACCESS:
-                a->access = arg;
-                return 0;
-        case OPT_DURATION:
-                return parse_u64_arg(a, "--duration-in-seconds", arg, 1, MAX_SAS_DURATION_SEC,
-                                     &a->duration);
-        case OPT_PARALLEL:
-                k = parse_u64_arg(a, "--parallel", arg, 1, RP_CLIENT_MAX_PARALLEL, &v);
-                a->parallel = (unsigned)v;
-                return k;
-        case OPT_OVERWRITE:
-                a->overwrite = true;
-                return 0;
-        case OPT_NO_PROGRESS:
-                a->no_progress = true;
-                return 0;
-        default:
-                return rp_cli_usage_error(a->cli, "unrecognized argument: %s", argv[optind - 1]);
-        }
-}
-
-#define SHORTOPTS "+:g:n:l:f:y" RP_CLI_COMMON_SHORT
-
-/* Parse the options and check -g and -n (when @p need_name). */
-static int parse(disk_args *a, int argc, char **argv, const struct option *opts, bool need_group,
-                 bool need_name)
-{
-        int k = rp_cli_parse(a->cli, argc, argv, SHORTOPTS, opts, on_opt, a);
-        if (k != 0)
-                return k;
-        if ((need_group && !a->group) || (need_name && !a->name))
-                return rp_cli_usage_error(a->cli, "the following arguments are required: %s%s%s",
-                                          need_group && !a->group ? "--resource-group/-g" : "",
-                                          need_group && !a->group && need_name && !a->name ? ", "
-                                                                                           : "",
-                                          need_name && !a->name ? "--name/-n" : "");
-        return 0;
+        return rp_cli_parse_args(a->cli, argc, argv, args_table, spec, a);
 }
 
 static char *disk_path(disk_args *a, const char *suffix)
@@ -186,58 +111,31 @@ static char *disk_path(disk_args *a, const char *suffix)
 static int disk_get(disk_args *a, json_t **ret)
 {
         _cleanup_free_ char *path = disk_path(a, NULL);
-        rp_client_response r = {};
-        int k = path ? rp_cli_call(a->cli, "GET", path, RP_CLI_API_DISK, NULL, true, &r)
-                     : RP_CLI_EXIT_ERROR;
-        if (k != 0)
-                return k;
-        if (!rp_client_response_ok(&r) || !json_is_object(r.body)) {
-                k = rp_cli_fail_response(a->cli, &r);
-                rp_client_response_done(&r);
-                return k;
-        }
-        *ret = TAKE_PTR(r.body);
-        rp_client_response_done(&r);
-        return 0;
+        return path ? rp_cli_get(a->cli, path, RP_CLI_API_DISK, ret) : RP_CLI_EXIT_ERROR;
 }
 
 /* The location of the disk: --location, else the resource group's, as az does. */
 static int resolve_location(disk_args *a, char **ret)
 {
-        if (a->location) {
-                *ret = rp_strdup(a->location);
-                return *ret ? 0 : RP_CLI_EXIT_ERROR;
-        }
-        _cleanup_free_ char *path =
-                rp_cli_path("/subscriptions/%s/resourcegroups/%s", a->cli->subscription, a->group);
-        rp_client_response r = {};
-        int k = path ? rp_cli_call(a->cli, "GET", path, RP_CLI_API_RESOURCES, NULL, true, &r)
-                     : RP_CLI_EXIT_ERROR;
-        if (k != 0)
-                return k;
-        const char *loc = json_string_value(json_object_get(r.body, "location"));
-        if (!rp_client_response_ok(&r) || !loc) {
-                k = rp_cli_fail_response(a->cli, &r);
-                rp_client_response_done(&r);
-                return k;
-        }
-        *ret = rp_strdup(loc);
-        rp_client_response_done(&r);
+        if (!a->location)
+                return rp_cli_group_location(a->cli, a->group, ret);
+        *ret = rp_strdup(a->location);
         return *ret ? 0 : RP_CLI_EXIT_ERROR;
 }
 
 /* The PUT body of a new disk. */
 static json_t *create_body(disk_args *a, const char *location)
 {
-        json_t *cd = a->have_upload ? json_pack("{s:s, s:I}", "createOption", "Upload",
-                                                "uploadSizeBytes", (json_int_t)a->upload_bytes)
-                                    : json_pack("{s:s}", "createOption", "Empty");
+        json_t *cd = a->upload_bytes_given
+                             ? json_pack("{s:s, s:I}", "createOption", "Upload", "uploadSizeBytes",
+                                         (json_int_t)a->upload_bytes)
+                             : json_pack("{s:s}", "createOption", "Empty");
         json_t *body =
                 json_pack("{s:s, s:{s:o}}", "location", location, "properties", "creationData", cd);
         if (!body)
                 return NULL;
         json_t *props = json_object_get(body, "properties");
-        if (a->have_size_gb)
+        if (a->size_gb_given)
                 json_object_set_new(props, "diskSizeGB", json_integer((json_int_t)a->size_gb));
         if (a->os_type)
                 json_object_set_new(props, "osType", json_string(a->os_type));
@@ -356,33 +254,23 @@ static const char create_help[] =
 
 static int disk_create(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "name", required_argument, NULL, 'n' },
-                { "location", required_argument, NULL, 'l' },
-                { "size-gb", required_argument, NULL, OPT_SIZE_GB },
-                { "upload-size-bytes", required_argument, NULL, OPT_UPLOAD_BYTES },
-                { "upload-type", required_argument, NULL, OPT_UPLOAD_TYPE },
-                { "sku", required_argument, NULL, OPT_SKU },
-                { "os-type", required_argument, NULL, OPT_OS_TYPE },
-                { "hyper-v-generation", required_argument, NULL, OPT_HYPERV },
-                { "tags", required_argument, NULL, OPT_TAGS },
-                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
-                {},
-        };
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, opts, true, true);
+        int k = parse(&a, argc, argv,
+                      "resource-group! name! location size-gb upload-size-bytes upload-type sku "
+                      "os-type hyper-v-generation tags no-wait");
         if (k != 0)
                 return k;
-        if (a.have_size_gb == a.have_upload)
+        if (a.size_gb_given == a.upload_bytes_given)
                 return rp_cli_usage_error(cli, "give exactly one of --size-gb and "
                                                "--upload-size-bytes");
-        if (a.have_upload && a.upload_bytes % RP_SECTOR_SIZE != 0)
+        if (a.upload_bytes_given && a.upload_bytes % RP_SECTOR_SIZE != 0)
                 return rp_cli_usage_error(cli, "argument --upload-size-bytes: must be a "
                                                "multiple of 512");
         k = rp_cli_connect(cli);
         if (k != 0)
                 return k;
+        rp_cli_set_resume(cli, (const char *[]){ "rpctl", "disk", "wait", "-g", a.group, "-n",
+                                                 a.name, "--created", NULL });
         _cleanup_json_ json_t *disk = NULL;
         k = create_disk(&a, &disk);
         if (k != 0)
@@ -405,23 +293,14 @@ static const char show_help[] = "Usage: rpctl disk show -g GROUP -n NAME\n"
 
 static int disk_show(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "name", required_argument, NULL, 'n' },
-                {},
-        };
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, opts, true, true);
+        int k = parse(&a, argc, argv, "resource-group! name!");
         if (k == 0)
                 k = rp_cli_connect(cli);
         if (k != 0)
                 return k;
-        _cleanup_json_ json_t *disk = NULL;
-        k = disk_get(&a, &disk);
-        if (k != 0)
-                return k;
-        rp_cli_print(cli, disk, disk_columns);
-        return RP_CLI_EXIT_OK;
+        _cleanup_free_ char *path = disk_path(&a, NULL);
+        return rp_cli_show(cli, path, RP_CLI_API_DISK, disk_columns);
 }
 
 static const char list_help[] =
@@ -438,28 +317,14 @@ static const char list_help[] =
 
 static int disk_list(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                {},
-        };
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, opts, false, false);
+        int k = parse(&a, argc, argv, "resource-group");
         if (k == 0)
                 k = rp_cli_connect(cli);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = disk_path(&a, NULL);
-        _cleanup_json_ json_t *items = NULL;
-        rp_client_response r = {};
-        k = path ? rp_client_list(cli->client, path, RP_CLI_API_DISK, &items, &r) : -ENOMEM;
-        if (k < 0)
-                return rp_cli_fail_errno(cli, k, "list");
-        if (!items)
-                k = rp_cli_fail_response(cli, &r);
-        else
-                rp_cli_print(cli, items, disk_columns);
-        rp_client_response_done(&r);
-        return k;
+        return rp_cli_list(cli, path, RP_CLI_API_DISK, disk_columns);
 }
 
 static const char delete_help[] =
@@ -478,29 +343,42 @@ static const char delete_help[] =
 
 static int disk_delete(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "name", required_argument, NULL, 'n' },
-                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
-                { "yes", no_argument, NULL, 'y' },
-                {},
-        };
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, opts, true, true);
+        int k = parse(&a, argc, argv, "resource-group! name! no-wait yes");
         if (k == 0)
                 k = rp_cli_connect(cli);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = disk_path(&a, NULL);
-        rp_client_response r = {};
-        k = path ? rp_cli_call(cli, "DELETE", path, RP_CLI_API_DISK, NULL, a.no_wait, &r)
-                 : RP_CLI_EXIT_ERROR;
+        rp_cli_set_resume(cli, (const char *[]){ "rpctl", "disk", "wait", "-g", a.group, "-n",
+                                                 a.name, "--deleted", NULL });
+        return rp_cli_send(cli, "DELETE", path, RP_CLI_API_DISK, NULL, a.no_wait, NULL);
+}
+
+static const char wait_help[] =
+        "Usage: rpctl disk wait -g GROUP -n NAME --created|--updated|--deleted|--exists\n"
+        "                       [--interval SECONDS] [--timeout SECONDS]\n"
+        "\n"
+        "Wait until a condition holds for a managed disk (a restore to finish: --created).\n"
+        "\n"
+        "Options:\n"
+        "  -g, --resource-group GROUP  the resource group\n"
+        "  -n, --name NAME             the disk name\n" RP_CLI_WAIT_HELP "\n"
+        "Examples:\n"
+        "  rpctl disk wait -g rg1 -n restored1 --created\n"
+        "  rpctl disk wait -g rg1 -n data1 --deleted --timeout 600\n";
+
+static int disk_wait(rp_cli *cli, int argc, char **argv)
+{
+        _cleanup_(disk_args_done) disk_args a = { .cli = cli };
+        int k = parse(&a, argc, argv, "resource-group! name!" RP_CLI_WAIT_SPEC);
+        if (k == 0)
+                k = rp_cli_connect(cli);
         if (k != 0)
                 return k;
-        if (!rp_client_response_ok(&r))
-                k = rp_cli_fail_response(cli, &r);
-        rp_client_response_done(&r);
-        return k;
+        _cleanup_free_ char *path = disk_path(&a, NULL);
+        _cleanup_free_ char *what = rp_asprintf("Disk '%s'", a.name);
+        return what ? rp_cli_wait_resource(cli, path, RP_CLI_API_DISK, what) : RP_CLI_EXIT_ERROR;
 }
 
 /* ---------------------------------------------------------------- access */
@@ -525,29 +403,16 @@ static const char grant_help[] =
 
 static int disk_grant(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "name", required_argument, NULL, 'n' },
-                { "access-level", required_argument, NULL, OPT_ACCESS },
-                { "duration-in-seconds", required_argument, NULL, OPT_DURATION },
-                {},
-        };
         _cleanup_(disk_args_done) disk_args a = { .cli = cli,
                                                   .access = "Read",
                                                   .duration = GRANT_DEFAULT_DURATION_SEC };
-        int k = parse(&a, argc, argv, opts, true, true);
-        if (k != 0)
-                return k;
-        if (!rp_strcaseeq(a.access, "Read") && !rp_strcaseeq(a.access, "Write"))
-                return rp_cli_usage_error(cli,
-                                          "argument --access-level: invalid choice '%s' "
-                                          "(choose from Read, Write)",
-                                          a.access);
-        k = rp_cli_connect(cli);
+        int k = parse(&a, argc, argv, "resource-group! name! access-level duration-in-seconds");
+        if (k == 0)
+                k = rp_cli_connect(cli);
         if (k != 0)
                 return k;
         _cleanup_free_ char *sas = NULL;
-        k = grant_access(&a, rp_strcaseeq(a.access, "Write") ? "Write" : "Read", a.duration, &sas);
+        k = grant_access(&a, a.access, a.duration, &sas);
         if (k != 0)
                 return k;
         static const rp_cli_column cols[] = { { "AccessSas", "accessSAS" }, {} };
@@ -570,13 +435,8 @@ static const char revoke_help[] =
 
 static int disk_revoke(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "name", required_argument, NULL, 'n' },
-                {},
-        };
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, opts, true, true);
+        int k = parse(&a, argc, argv, "resource-group! name!");
         if (k == 0)
                 k = rp_cli_connect(cli);
         if (k != 0)
@@ -644,23 +504,9 @@ static int open_image(disk_args *a, int *ret_fd, uint64_t *ret_size)
 static int check_absent(disk_args *a)
 {
         _cleanup_free_ char *path = disk_path(a, NULL);
-        rp_client_response r = {};
-        int k = path ? rp_cli_call(a->cli, "GET", path, RP_CLI_API_DISK, NULL, true, &r)
-                     : RP_CLI_EXIT_ERROR;
-        if (k != 0)
-                return k;
-        if (rp_client_response_ok(&r)) {
-                fprintf(stderr,
-                        "ERROR: (ResourceExists) The disk '%s' already exists in resource "
-                        "group '%s'. Import creates a new disk: delete it first or pick "
-                        "another name.\n",
-                        a->name, a->group);
-                k = RP_CLI_EXIT_ERROR;
-        } else if (r.status != 404 || !rp_streq(r.error.code, "ResourceNotFound")) {
-                k = rp_cli_fail_response(a->cli, &r);
-        }
-        rp_client_response_done(&r);
-        return k;
+        return path ? rp_cli_require_absent(a->cli, path, RP_CLI_API_DISK, "disk", a->name,
+                                            a->group, "Import creates a new disk")
+                    : RP_CLI_EXIT_ERROR;
 }
 
 /* Report a failed transfer. */
@@ -676,32 +522,19 @@ static int transfer_failed(disk_args *a, int k, rp_client_error *e, const char *
 
 static int disk_import(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "name", required_argument, NULL, 'n' },
-                { "file", required_argument, NULL, 'f' },
-                { "location", required_argument, NULL, 'l' },
-                { "sku", required_argument, NULL, OPT_SKU },
-                { "os-type", required_argument, NULL, OPT_OS_TYPE },
-                { "hyper-v-generation", required_argument, NULL, OPT_HYPERV },
-                { "tags", required_argument, NULL, OPT_TAGS },
-                { "parallel", required_argument, NULL, OPT_PARALLEL },
-                { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-                {},
-        };
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, opts, true, true);
+        int k = parse(&a, argc, argv,
+                      "resource-group! name! file! location sku os-type hyper-v-generation tags "
+                      "parallel no-progress");
         if (k != 0)
                 return k;
-        if (!a.file)
-                return rp_cli_usage_error(cli, "the following arguments are required: --file/-f");
         _cleanup_close_ int fd = -1;
         uint64_t size = 0;
         k = open_image(&a, &fd, &size);
         if (k != 0)
                 return k;
         uint64_t rounded = (size + RP_SECTOR_SIZE - 1) / RP_SECTOR_SIZE * RP_SECTOR_SIZE;
-        a.have_upload = true;
+        a.upload_bytes_given = true;
         a.upload_bytes = RP_MAX(rounded, (uint64_t)RP_MIN_UPLOAD_BYTES);
         k = rp_cli_connect(cli);
         if (k == 0)
@@ -722,8 +555,8 @@ static int disk_import(rp_cli *cli, int argc, char **argv)
         char sz[32];
         rp_cli_progress_note(&p, "uploading '%s' (%s) to disk '%s', %u writes in flight", a.file,
                              rp_cli_format_bytes(size, sz, sizeof sz), a.name,
-                             a.parallel ? a.parallel : RP_CLIENT_DEFAULT_PARALLEL);
-        rp_client_xfer_opts xo = { .parallel = a.parallel,
+                             a.parallel ? (unsigned)a.parallel : RP_CLIENT_DEFAULT_PARALLEL);
+        rp_client_xfer_opts xo = { .parallel = (unsigned)a.parallel,
                                    .progress = rp_cli_progress_update,
                                    .userdata = &p };
         rp_client_xfer_stats st = {};
@@ -774,21 +607,10 @@ static const char export_help[] =
 
 static int disk_export(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "name", required_argument, NULL, 'n' },
-                { "file", required_argument, NULL, 'f' },
-                { "overwrite", no_argument, NULL, OPT_OVERWRITE },
-                { "parallel", required_argument, NULL, OPT_PARALLEL },
-                { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-                {},
-        };
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, opts, true, true);
+        int k = parse(&a, argc, argv, "resource-group! name! file! overwrite parallel no-progress");
         if (k != 0)
                 return k;
-        if (!a.file)
-                return rp_cli_usage_error(cli, "the following arguments are required: --file/-f");
         struct stat st0;
         if (!a.overwrite && lstat(a.file, &st0) == 0) {
                 fprintf(stderr,
@@ -830,8 +652,9 @@ static int disk_export(rp_cli *cli, int argc, char **argv)
                 char sz[32];
                 rp_cli_progress_note(&p, "downloading disk '%s' (%s) to '%s', %u reads in flight",
                                      a.name, rp_cli_format_bytes(size, sz, sizeof sz), a.file,
-                                     a.parallel ? a.parallel : RP_CLIENT_DEFAULT_PARALLEL);
-                rp_client_xfer_opts xo = { .parallel = a.parallel,
+                                     a.parallel ? (unsigned)a.parallel
+                                                : RP_CLIENT_DEFAULT_PARALLEL);
+                rp_client_xfer_opts xo = { .parallel = (unsigned)a.parallel,
                                            .progress = rp_cli_progress_update,
                                            .userdata = &p };
                 x = rp_client_blob_download(cli->client, sas, fd, size, &xo, &xs, &e);
@@ -866,6 +689,7 @@ static const rp_cli_verb verbs[] = {
         { "show", "show a managed disk", show_help, disk_show },
         { "list", "list managed disks", list_help, disk_list },
         { "delete", "delete a managed disk", delete_help, disk_delete },
+        { "wait", "wait for a condition on a managed disk", wait_help, disk_wait },
         { "grant-access", "get a SAS URL for the disk's data", grant_help, disk_grant },
         { "revoke-access", "void the disk's SAS URLs", revoke_help, disk_revoke },
         { "import", "create a disk from a raw image file", import_help, disk_import },

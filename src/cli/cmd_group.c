@@ -1,4 +1,5 @@
-/* cmd_group.c: rpctl group create|show|list|exists|delete (Microsoft.Resources groups). */
+/* cmd_group.c: rpctl group create|show|list|exists|delete|wait (Microsoft.Resources groups). */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -6,11 +7,6 @@
 #include "json/json.h"
 #include "util/alloc.h"
 #include "util/macro.h"
-
-enum {
-        OPT_TAGS = 0x200,
-        OPT_NO_WAIT,
-};
 
 static const rp_cli_column group_columns[] = {
         { "Name", "name" },
@@ -20,79 +16,33 @@ static const rp_cli_column group_columns[] = {
 };
 
 typedef struct group_args {
-        rp_cli *cli;
         const char *name;
         const char *location;
         json_t *tags;
         bool no_wait;
 } group_args;
 
+#define OFF(f) offsetof(group_args, f)
+static const rp_cli_arg args_table[] = {
+        RP_CLI_ARG("name", 'n', RP_CLI_ARG_STRING, OFF(name), .alias = "resource-group",
+                   .alias_short = 'g'),
+        RP_CLI_ARG("location", 'l', RP_CLI_ARG_STRING, OFF(location)),
+        RP_CLI_ARG("tags", 0, RP_CLI_ARG_TAGS, OFF(tags)),
+        RP_CLI_ARG("no-wait", 0, RP_CLI_ARG_FLAG, OFF(no_wait)),
+        RP_CLI_ARG("yes", 'y', RP_CLI_ARG_IGNORE, 0),
+        {},
+};
+
 static void group_args_done(group_args *a)
 {
-        if (a->tags)
-                json_decref(a->tags);
+        rp_cli_args_done(args_table, a);
 }
 
-static int on_opt(void *userdata, int c, char *arg, int argc, char **argv)
+static char *group_path(rp_cli *cli, const group_args *a)
 {
-        group_args *a = userdata;
-        switch (c) {
-        case 'n':
-        case 'g':
-                a->name = arg;
-                return 0;
-        case 'l':
-                a->location = arg;
-                return 0;
-        case OPT_TAGS:
-                return rp_cli_parse_tags(a->cli, arg, argc, argv, &a->tags);
-        case OPT_NO_WAIT:
-                a->no_wait = true;
-                return 0;
-        case 'y':
-                return 0; /* az asks before deleting; rpctl never prompts */
-        default:
-                return rp_cli_usage_error(a->cli, "unrecognized argument: %s", argv[optind - 1]);
-        }
-}
-
-/* Parse, check that a name was given when @p need_name and, unless @p more_checks, connect.
- * Every argument is checked before connecting, so usage errors come first. */
-static int setup(group_args *a, int argc, char **argv, const struct option *opts, bool need_name,
-                 bool more_checks)
-{
-        int k = rp_cli_parse(a->cli, argc, argv, "+:n:g:l:y" RP_CLI_COMMON_SHORT, opts, on_opt, a);
-        if (k != 0)
-                return k;
-        if (need_name && !a->name)
-                return rp_cli_usage_error(a->cli, "the following arguments are required: "
-                                                  "--name/-n");
-        return more_checks ? 0 : rp_cli_connect(a->cli);
-}
-
-static char *group_path(group_args *a)
-{
-        return a->name ? rp_cli_path("/subscriptions/%s/resourcegroups/%s", a->cli->subscription,
+        return a->name ? rp_cli_path("/subscriptions/%s/resourcegroups/%s", cli->subscription,
                                      a->name)
-                       : rp_cli_path("/subscriptions/%s/resourcegroups", a->cli->subscription);
-}
-
-/* Run a simple request and print its final body. */
-static int call_and_print(group_args *a, const char *method, const json_t *body, bool print)
-{
-        _cleanup_free_ char *path = group_path(a);
-        if (!path)
-                return RP_CLI_EXIT_ERROR;
-        rp_client_response r = {};
-        int k = rp_cli_call(a->cli, method, path, RP_CLI_API_RESOURCES, body, a->no_wait, &r);
-        if (k != 0)
-                return k;
-        if (!rp_client_response_ok(&r))
-                k = rp_cli_fail_response(a->cli, &r);
-        else if (print)
-                rp_cli_print(a->cli, r.body, group_columns);
-        rp_client_response_done(&r);
-        return k;
+                       : rp_cli_path("/subscriptions/%s/resourcegroups", cli->subscription);
 }
 
 /* ---------------------------------------------------------------- verbs */
@@ -113,27 +63,15 @@ static const char create_help[] =
 
 static int group_create(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "name", required_argument, NULL, 'n' },
-                { "resource-group", required_argument, NULL, 'g' },
-                { "location", required_argument, NULL, 'l' },
-                { "tags", required_argument, NULL, OPT_TAGS },
-                {},
-        };
-        _cleanup_(group_args_done) group_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, true, true);
-        if (k != 0)
-                return k;
-        if (!a.location)
-                return rp_cli_usage_error(cli, "the following arguments are required: "
-                                               "--location/-l");
-        k = rp_cli_connect(cli);
+        _cleanup_(group_args_done) group_args a = {};
+        int k = rp_cli_setup(cli, argc, argv, args_table, "name! location! tags", &a);
         if (k != 0)
                 return k;
         _cleanup_json_ json_t *body = json_pack("{s:s}", "location", a.location);
+        _cleanup_free_ char *path = group_path(cli, &a);
         if (!body || (a.tags && json_object_set(body, "tags", a.tags) < 0))
                 return RP_CLI_EXIT_ERROR;
-        return call_and_print(&a, "PUT", body, true);
+        return rp_cli_send(cli, "PUT", path, RP_CLI_API_RESOURCES, body, false, group_columns);
 }
 
 static const char show_help[] = "Usage: rpctl group show --name NAME\n"
@@ -149,16 +87,12 @@ static const char show_help[] = "Usage: rpctl group show --name NAME\n"
 
 static int group_show(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "name", required_argument, NULL, 'n' },
-                { "resource-group", required_argument, NULL, 'g' },
-                {},
-        };
-        _cleanup_(group_args_done) group_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, true, false);
+        _cleanup_(group_args_done) group_args a = {};
+        int k = rp_cli_setup(cli, argc, argv, args_table, "name!", &a);
         if (k != 0)
                 return k;
-        return call_and_print(&a, "GET", NULL, true);
+        _cleanup_free_ char *path = group_path(cli, &a);
+        return rp_cli_show(cli, path, RP_CLI_API_RESOURCES, group_columns);
 }
 
 static const char exists_help[] = "Usage: rpctl group exists --name NAME\n"
@@ -173,16 +107,11 @@ static const char exists_help[] = "Usage: rpctl group exists --name NAME\n"
 
 static int group_exists(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "name", required_argument, NULL, 'n' },
-                { "resource-group", required_argument, NULL, 'g' },
-                {},
-        };
-        _cleanup_(group_args_done) group_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, true, false);
+        _cleanup_(group_args_done) group_args a = {};
+        int k = rp_cli_setup(cli, argc, argv, args_table, "name!", &a);
         if (k != 0)
                 return k;
-        _cleanup_free_ char *path = group_path(&a);
+        _cleanup_free_ char *path = group_path(cli, &a);
         rp_client_response r = {};
         k = path ? rp_client_request(cli->client, "HEAD", path, RP_CLI_API_RESOURCES, NULL, &r)
                  : -ENOMEM;
@@ -208,25 +137,12 @@ static const char list_help[] = "Usage: rpctl group list\n"
 
 static int group_list(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                {},
-        };
-        _cleanup_(group_args_done) group_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, false, false);
+        _cleanup_(group_args_done) group_args a = {};
+        int k = rp_cli_setup(cli, argc, argv, args_table, "", &a);
         if (k != 0)
                 return k;
-        _cleanup_free_ char *path = group_path(&a);
-        _cleanup_json_ json_t *items = NULL;
-        rp_client_response r = {};
-        k = path ? rp_client_list(cli->client, path, RP_CLI_API_RESOURCES, &items, &r) : -ENOMEM;
-        if (k < 0)
-                return rp_cli_fail_errno(cli, k, "list");
-        if (!items)
-                k = rp_cli_fail_response(cli, &r);
-        else
-                rp_cli_print(cli, items, group_columns);
-        rp_client_response_done(&r);
-        return k;
+        _cleanup_free_ char *path = group_path(cli, &a);
+        return rp_cli_list(cli, path, RP_CLI_API_RESOURCES, group_columns);
 }
 
 static const char delete_help[] =
@@ -247,18 +163,38 @@ static const char delete_help[] =
 
 static int group_delete(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "name", required_argument, NULL, 'n' },
-                { "resource-group", required_argument, NULL, 'g' },
-                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
-                { "yes", no_argument, NULL, 'y' },
-                {},
-        };
-        _cleanup_(group_args_done) group_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, true, false);
+        _cleanup_(group_args_done) group_args a = {};
+        int k = rp_cli_setup(cli, argc, argv, args_table, "name! no-wait yes", &a);
         if (k != 0)
                 return k;
-        return call_and_print(&a, "DELETE", NULL, false);
+        _cleanup_free_ char *path = group_path(cli, &a);
+        rp_cli_set_resume(
+                cli, (const char *[]){ "rpctl", "group", "wait", "-n", a.name, "--deleted", NULL });
+        return rp_cli_send(cli, "DELETE", path, RP_CLI_API_RESOURCES, NULL, a.no_wait, NULL);
+}
+
+static const char wait_help[] =
+        "Usage: rpctl group wait --name NAME --created|--updated|--deleted|--exists\n"
+        "                        [--interval SECONDS] [--timeout SECONDS]\n"
+        "\n"
+        "Wait until a condition holds for a resource group.\n"
+        "\n"
+        "Options:\n"
+        "  -n, -g, --name, --resource-group NAME  the group name\n" RP_CLI_WAIT_HELP "\n"
+        "Examples:\n"
+        "  rpctl group delete -n rg1 --no-wait\n"
+        "  rpctl group wait -n rg1 --deleted\n";
+
+static int group_wait(rp_cli *cli, int argc, char **argv)
+{
+        _cleanup_(group_args_done) group_args a = {};
+        int k = rp_cli_setup(cli, argc, argv, args_table, "name!" RP_CLI_WAIT_SPEC, &a);
+        if (k != 0)
+                return k;
+        _cleanup_free_ char *path = group_path(cli, &a);
+        _cleanup_free_ char *what = rp_asprintf("Resource group '%s'", a.name);
+        return what ? rp_cli_wait_resource(cli, path, RP_CLI_API_RESOURCES, what)
+                    : RP_CLI_EXIT_ERROR;
 }
 
 static const rp_cli_verb verbs[] = {
@@ -267,6 +203,7 @@ static const rp_cli_verb verbs[] = {
         { "list", "list the resource groups", list_help, group_list },
         { "exists", "check whether a resource group exists", exists_help, group_exists },
         { "delete", "delete a resource group and its contents", delete_help, group_delete },
+        { "wait", "wait for a condition on a resource group", wait_help, group_wait },
 };
 
 int rp_cmd_group(int argc, char **argv)

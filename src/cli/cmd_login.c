@@ -1,4 +1,5 @@
 /* cmd_login.c: rpctl login: remember how to reach an rpd in the config file. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,31 +38,20 @@ static const char help[] =
         "  rpctl group list -o table\n";
 
 typedef struct login_args {
-        rp_cli *cli;
         uint64_t lifetime;
+        bool lifetime_given;
 } login_args;
 
-static int on_opt(void *userdata, int c, char *arg, int argc, char **argv)
-{
-        login_args *a = userdata;
-        if (c == 'L') {
-                if (rp_parse_u64(arg, &a->lifetime) < 0 || a->lifetime == 0 ||
-                    a->lifetime > MAX_LIFETIME_SEC)
-                        return rp_cli_usage_error(a->cli, "argument --lifetime: bad value '%s'",
-                                                  arg);
-                return 0;
-        }
-        return rp_cli_usage_error(a->cli, "unrecognized argument: %s", argv[optind - 1]);
-}
+static const rp_cli_arg args_table[] = {
+        RP_CLI_ARG("lifetime", 0, RP_CLI_ARG_U64, offsetof(login_args, lifetime), .min = 1,
+                   .max = MAX_LIFETIME_SEC, .given = offsetof(login_args, lifetime_given)),
+        {},
+};
 
 static int login(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "lifetime", required_argument, NULL, 'L' },
-                {},
-        };
-        login_args a = { .cli = cli, .lifetime = DEFAULT_LIFETIME_SEC };
-        int k = rp_cli_parse(cli, argc, argv, "+:" RP_CLI_COMMON_SHORT, opts, on_opt, &a);
+        login_args a = { .lifetime = DEFAULT_LIFETIME_SEC };
+        int k = rp_cli_parse_args(cli, argc, argv, args_table, "lifetime", &a);
         if (k != 0)
                 return k;
         if (!cli->data)

@@ -15,6 +15,7 @@
  * itself drops a disk whose restore failed) and the first ARM error is reported. Ctrl-C
  * stops waiting and deletes nothing: the restores go on in rpd, and the disks are named so
  * that they can be attached or deleted by hand. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -26,18 +27,6 @@
 
 #define GIB (1024ull * 1024ull * 1024ull)
 #define MAX_VM_DISKS 65 /* the OS disk and 64 data disks */
-
-enum {
-        OPT_COLLECTION = 0x200,
-        OPT_RESTORE_POINT,
-        OPT_DRP,
-        OPT_SOURCE_DISK,
-        OPT_TARGET_GROUP,
-        OPT_SKU,
-        OPT_TAGS,
-        OPT_NO_WAIT,
-        OPT_NO_PROGRESS,
-};
 
 static const rp_cli_column disk_columns[] = {
         { "Name", "name" },
@@ -66,78 +55,30 @@ typedef struct restore_args {
         bool no_wait, no_progress;
 } restore_args;
 
+#define OFF(f) offsetof(restore_args, f)
+static const rp_cli_arg args_table[] = {
+        RP_CLI_ARG("resource-group", 'g', RP_CLI_ARG_STRING, OFF(group)),
+        RP_CLI_ARG("collection-name", 0, RP_CLI_ARG_STRING, OFF(collection),
+                   .alias = "restore-point-collection-name"),
+        RP_CLI_ARG("restore-point", 0, RP_CLI_ARG_STRING, OFF(point)),
+        RP_CLI_ARG("name", 'n', RP_CLI_ARG_STRING, OFF(name)),
+        RP_CLI_ARG("disk-restore-point", 0, RP_CLI_ARG_STRING, OFF(drp)),
+        RP_CLI_ARG("source-disk", 0, RP_CLI_ARG_STRING, OFF(source_disk)),
+        RP_CLI_ARG("target-group", 0, RP_CLI_ARG_STRING, OFF(target_group)),
+        RP_CLI_ARG("location", 'l', RP_CLI_ARG_STRING, OFF(location)),
+        RP_CLI_ARG("sku", 0, RP_CLI_ARG_STRING, OFF(sku)),
+        RP_CLI_ARG("tags", 0, RP_CLI_ARG_TAGS, OFF(tags)),
+        RP_CLI_ARG("no-wait", 0, RP_CLI_ARG_FLAG, OFF(no_wait)),
+        RP_CLI_ARG("no-progress", 0, RP_CLI_ARG_FLAG, OFF(no_progress)),
+        {},
+};
+
+/* What both verbs need, then what each takes. */
+#define POINT_SPEC "resource-group! collection-name! restore-point! name! "
+
 static void restore_args_done(restore_args *a)
 {
-        if (a->tags)
-                json_decref(a->tags);
-}
-
-static int on_opt(void *userdata, int c, char *arg, int argc, char **argv)
-{
-        restore_args *a = userdata;
-        switch (c) {
-        case 'g':
-                a->group = arg;
-                return 0;
-        case 'n':
-                a->name = arg;
-                return 0;
-        case 'l':
-                a->location = arg;
-                return 0;
-        case OPT_COLLECTION:
-                a->collection = arg;
-                return 0;
-        case OPT_RESTORE_POINT:
-                a->point = arg;
-                return 0;
-        case OPT_DRP:
-                a->drp = arg;
-                return 0;
-        case OPT_SOURCE_DISK:
-                a->source_disk = arg;
-                return 0;
-        case OPT_TARGET_GROUP:
-                a->target_group = arg;
-                return 0;
-        case OPT_SKU:
-                a->sku = arg;
-                return 0;
-        case OPT_TAGS:
-                return rp_cli_parse_tags(a->cli, arg, argc, argv, &a->tags);
-        case OPT_NO_WAIT:
-                a->no_wait = true;
-                return 0;
-        case OPT_NO_PROGRESS:
-                a->no_progress = true;
-                return 0;
-        default:
-                return rp_cli_usage_error(a->cli, "unrecognized argument: %s", argv[optind - 1]);
-        }
-}
-
-/* Parse and check the arguments both verbs need. */
-static int parse(restore_args *a, int argc, char **argv, const struct option *opts)
-{
-        int k = rp_cli_parse(a->cli, argc, argv, "+:g:n:l:" RP_CLI_COMMON_SHORT, opts, on_opt, a);
-        if (k != 0)
-                return k;
-        const char *missing[4];
-        size_t n = 0;
-        if (!a->group)
-                missing[n++] = "--resource-group/-g";
-        if (!a->collection)
-                missing[n++] = "--collection-name";
-        if (!a->point)
-                missing[n++] = "--restore-point";
-        if (!a->name)
-                missing[n++] = "--name/-n";
-        if (n == 0)
-                return 0;
-        return rp_cli_usage_error(a->cli, "the following arguments are required: %s%s%s%s%s%s%s",
-                                  missing[0], n > 1 ? ", " : "", n > 1 ? missing[1] : "",
-                                  n > 2 ? ", " : "", n > 2 ? missing[2] : "", n > 3 ? ", " : "",
-                                  n > 3 ? missing[3] : "");
+        rp_cli_args_done(args_table, a);
 }
 
 static const char *target_group(const restore_args *a)
@@ -152,17 +93,28 @@ static char *disk_path(restore_args *a, const char *name)
                            a->cli->subscription, target_group(a), name);
 }
 
-/* GET the restore point and check that it can be restored. @return 0 with it in @p ret, or
- * an exit code (reported: a missing collection or point is ResourceNotFound). */
-static int get_point(restore_args *a, json_t **ret)
+/* GET the restore point and check that it can be restored; when it is a copy from another
+ * region still in progress, wait for the copy first (with its progress: rpd refuses to restore
+ * an incomplete copy). Also GET its collection: the point, its disk restore points and so the
+ * disks restored from them are in the collection's region (not in sourceMetadata.location,
+ * which is the source VM's region).
+ * @param[out] ret the point, @param[out] ret_location the region (to rp_free). Untouched on
+ *             failure.
+ * @return 0, or an exit code (reported: a missing collection or point is ResourceNotFound). */
+static int get_point(restore_args *a, json_t **ret, char **ret_location)
 {
-        _cleanup_free_ char *path =
+        _cleanup_free_ char *rpc_path = rp_cli_path("/subscriptions/%s/resourceGroups/%s/providers/"
+                                                    "Microsoft.Compute/restorePointCollections/%s",
+                                                    a->cli->subscription, a->group, a->collection);
+        _cleanup_free_ char *full =
                 rp_cli_path("/subscriptions/%s/resourceGroups/%s/providers/"
-                            "Microsoft.Compute/restorePointCollections/%s/"
-                            "restorePoints/%s",
+                            "Microsoft.Compute/restorePointCollections/%s/restorePoints/%s",
                             a->cli->subscription, a->group, a->collection, a->point);
-        _cleanup_json_ json_t *rp = NULL;
-        int k = path ? rp_cli_get(a->cli, path, RP_CLI_API_COMPUTE, &rp) : RP_CLI_EXIT_ERROR;
+        _cleanup_free_ char *label = rp_asprintf("restore point '%s'", a->point);
+        _cleanup_json_ json_t *rpc = NULL, *rp = NULL;
+        if (!rpc_path || !full || !label)
+                return RP_CLI_EXIT_ERROR;
+        int k = rp_cli_get(a->cli, full, RP_CLI_API_COMPUTE, &rp);
         if (k != 0)
                 return k;
         const char *st = json_string_value(rp_json_get_path(rp, "properties.provisioningState"));
@@ -173,6 +125,15 @@ static int get_point(restore_args *a, json_t **ret)
                         a->point, rp_strempty(st));
                 return RP_CLI_EXIT_ERROR;
         }
+        json_decref(TAKE_PTR(rp));
+        rp_cli_set_resume(a->cli, (const char *[]){ "rpctl", "restore-point", "wait", "-g",
+                                                    a->group, "--collection-name", a->collection,
+                                                    "-n", a->point, "--replicated", NULL });
+        k = rp_cli_follow_copy(a->cli, full, label, !a->no_progress, 0, &rp);
+        if (k == 0)
+                k = rp_cli_get(a->cli, rpc_path, RP_CLI_API_COMPUTE, &rpc);
+        if (k != 0)
+                return k;
         if (!json_is_object(rp_json_get_path(rp, "properties.sourceMetadata.storageProfile"))) {
                 fprintf(stderr,
                         "ERROR: (InvalidResponse) The restore point '%s' has no "
@@ -180,17 +141,16 @@ static int get_point(restore_args *a, json_t **ret)
                         a->point);
                 return RP_CLI_EXIT_ERROR;
         }
+        const char *loc = json_string_value(json_object_get(rpc, "location"));
+        _cleanup_free_ char *location = loc ? rp_strdup(loc) : NULL;
+        if (!location) {
+                fputs("ERROR: (InvalidResponse) The restore point collection has no location.\n",
+                      stderr);
+                return RP_CLI_EXIT_ERROR;
+        }
         *ret = TAKE_PTR(rp);
+        *ret_location = TAKE_PTR(location);
         return 0;
-}
-
-/* The region of the restore point (its disk restore points live there, and so must the disks
- * restored from them). */
-static const char *point_location(const json_t *rp)
-{
-        const char *loc =
-                json_string_value(rp_json_get_path(rp, "properties.sourceMetadata.location"));
-        return loc ? loc : json_string_value(json_object_get(rp, "location"));
 }
 
 /* The name of a disk of sourceMetadata: "name", else the last segment of managedDisk.id. */
@@ -204,19 +164,13 @@ static const char *entry_disk_name(const json_t *e)
         return slash ? slash + 1 : id;
 }
 
-/* Is @p name an existing resource at @p path? Report it as ResourceExists. @return 0 when
- * absent, or an exit code. */
+/* Fail (ResourceExists) unless the @p kind @p name at @p path is absent. @return 0 when
+ * absent, or an exit code (reported). */
 static int require_absent(restore_args *a, const char *path, const char *api, const char *kind,
                           const char *name)
 {
-        int k = rp_cli_check_absent(a->cli, path, api);
-        if (k != 1)
-                return k;
-        fprintf(stderr,
-                "ERROR: (ResourceExists) The %s '%s' already exists in resource group '%s'. A "
-                "restore creates a new one: delete it first or pick another name.\n",
-                kind, name, target_group(a));
-        return RP_CLI_EXIT_ERROR;
+        return rp_cli_require_absent(a->cli, path, api, kind, name, target_group(a),
+                                     "A restore creates a new one");
 }
 
 /* The PUT body of a disk restored from @p drp_id. */
@@ -240,8 +194,10 @@ static json_t *restore_body(restore_args *a, const char *location, const char *d
         return body;
 }
 
-/* "disk 'NAME' (4.00 GiB)" from the reply to its PUT. */
-static char *row_name(const char *name, const rp_client_response *r)
+/* Follow the restore of disk @p name that @p r (the reply to its PUT, taken over) started, in
+ * a row "disk 'NAME' (4.00 GiB)" that shows bytes and rate from the disk's size.
+ * @return the row's index, or <0 (then @p r is untouched). */
+static int add_row(rp_cli_ops *ops, const char *name, const char *path, rp_client_response *r)
 {
         json_t *bytes = rp_json_get_path(r->body, "properties.diskSizeBytes");
         json_t *gb = rp_json_get_path(r->body, "properties.diskSizeGB");
@@ -249,8 +205,13 @@ static char *row_name(const char *name, const rp_client_response *r)
                      : json_is_integer(gb)  ? (uint64_t)json_integer_value(gb) * GIB
                                             : 0;
         char sz[32];
-        return n ? rp_asprintf("disk '%s' (%s)", name, rp_cli_format_bytes(n, sz, sizeof sz))
-                 : rp_asprintf("disk '%s'", name);
+        _cleanup_free_ char *row =
+                n ? rp_asprintf("disk '%s' (%s)", name, rp_cli_format_bytes(n, sz, sizeof sz))
+                  : rp_asprintf("disk '%s'", name);
+        int k = row ? rp_cli_ops_add(ops, row, "PUT", path, RP_CLI_API_DISK, r) : -ENOMEM;
+        if (k >= 0)
+                rp_cli_ops_set_total(ops, (size_t)k, n);
+        return k;
 }
 
 /* ================================================================ restore disk */
@@ -329,24 +290,11 @@ static int find_drp(restore_args *a, const json_t *rp, char **ret)
 
 static int restore_disk(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point", required_argument, NULL, OPT_RESTORE_POINT },
-                { "disk-restore-point", required_argument, NULL, OPT_DRP },
-                { "source-disk", required_argument, NULL, OPT_SOURCE_DISK },
-                { "name", required_argument, NULL, 'n' },
-                { "target-group", required_argument, NULL, OPT_TARGET_GROUP },
-                { "location", required_argument, NULL, 'l' },
-                { "sku", required_argument, NULL, OPT_SKU },
-                { "tags", required_argument, NULL, OPT_TAGS },
-                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
-                { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-                {},
-        };
         _cleanup_(restore_args_done) restore_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, opts);
+        int k = rp_cli_parse_args(cli, argc, argv, args_table,
+                                  POINT_SPEC "disk-restore-point source-disk target-group location "
+                                             "sku tags no-wait no-progress",
+                                  &a);
         if (k != 0)
                 return k;
         if (!a.drp == !a.source_disk)
@@ -357,7 +305,8 @@ static int restore_disk(rp_cli *cli, int argc, char **argv)
                 return k;
         _cleanup_json_ json_t *rp = NULL;
         _cleanup_free_ char *drp_id = NULL;
-        k = get_point(&a, &rp);
+        _cleanup_free_ char *point_location = NULL;
+        k = get_point(&a, &rp, &point_location);
         if (k == 0)
                 k = find_drp(&a, rp, &drp_id);
         if (k != 0)
@@ -367,7 +316,7 @@ static int restore_disk(rp_cli *cli, int argc, char **argv)
         k = rp_cli_get(cli, drp_id, RP_CLI_API_DISK, &drp);
         if (k != 0)
                 return k;
-        const char *location = a.location ? a.location : point_location(rp);
+        const char *location = a.location ? a.location : point_location;
         _cleanup_free_ char *path = disk_path(&a, a.name);
         if (!path || !location)
                 return RP_CLI_EXIT_ERROR;
@@ -390,22 +339,16 @@ static int restore_disk(rp_cli *cli, int argc, char **argv)
         }
         _cleanup_(rp_cli_ops_done) rp_cli_ops ops;
         rp_cli_ops_init(&ops, "restore", !a.no_progress);
-        _cleanup_free_ char *row = row_name(a.name, &r);
-        k = row ? rp_cli_ops_add(&ops, row, "PUT", path, RP_CLI_API_DISK, &r) : -ENOMEM;
+        k = add_row(&ops, a.name, path, &r);
         if (k < 0) {
                 rp_client_response_done(&r);
                 return RP_CLI_EXIT_ERROR;
         }
+        rp_cli_set_resume(cli, (const char *[]){ "rpctl", "disk", "wait", "-g", target_group(&a),
+                                                 "-n", a.name, "--created", NULL });
         k = rp_cli_ops_wait(cli, &ops);
-        if (k < 0) {
-                k = rp_cli_fail_wait(cli, k);
-                if (k == RP_CLI_EXIT_CANCELED)
-                        fprintf(stderr,
-                                "The disk '%s' is still being restored: see 'rpctl disk "
-                                "show -g %s -n %s'.\n",
-                                a.name, target_group(&a), a.name);
-                return k;
-        }
+        if (k < 0)
+                return rp_cli_fail_wait(cli, k);
         rp_client_response *fin = rp_cli_ops_response(&ops, 0);
         if (!rp_client_response_ok(fin))
                 return rp_cli_fail_response(cli, fin);
@@ -546,9 +489,7 @@ static int start_disks(vm_restore *v)
                         return k;
                 }
                 d->created = true;
-                _cleanup_free_ char *row = row_name(d->name, &r);
-                k = row ? rp_cli_ops_add(&v->ops, row, "PUT", d->path, RP_CLI_API_DISK, &r)
-                        : -ENOMEM;
+                k = add_row(&v->ops, d->name, d->path, &r);
                 if (k < 0) {
                         rp_client_response_done(&r);
                         return RP_CLI_EXIT_ERROR;
@@ -660,37 +601,22 @@ static int disk_failures(vm_restore *v)
 
 static int restore_vm(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point", required_argument, NULL, OPT_RESTORE_POINT },
-                { "name", required_argument, NULL, 'n' },
-                { "target-group", required_argument, NULL, OPT_TARGET_GROUP },
-                { "tags", required_argument, NULL, OPT_TAGS },
-                { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-                {},
-        };
         _cleanup_(restore_args_done) restore_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, opts);
-        if (k == 0)
-                k = rp_cli_connect(cli);
+        int k = rp_cli_setup(cli, argc, argv, args_table,
+                             POINT_SPEC "target-group tags no-progress", &a);
         if (k != 0)
                 return k;
         _cleanup_json_ json_t *rp = NULL;
-        k = get_point(&a, &rp);
+        _cleanup_free_ char *location = NULL;
+        k = get_point(&a, &rp, &location);
         if (k != 0)
                 return k;
         _cleanup_(vm_restore_done) vm_restore v = {
                 .a = &a,
                 .meta = rp_json_get_path(rp, "properties.sourceMetadata"),
-                .location = point_location(rp),
+                .location = location,
         };
         rp_cli_ops_init(&v.ops, "restore", !a.no_progress);
-        if (!v.location) {
-                fputs("ERROR: (InvalidResponse) The restore point has no location.\n", stderr);
-                return RP_CLI_EXIT_ERROR;
-        }
         k = plan(&v);
         if (k != 0)
                 return k;

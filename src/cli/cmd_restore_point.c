@@ -2,13 +2,16 @@
  * restore-point collection create|show|list|list-all|update|delete|wait, with the subcommand
  * and argument names of `az restore-point` and `az restore-point collection`.
  *
- * DESIGN: both levels share one argument struct and one option handler; each verb lists the
- * options it takes and checks what it needs before connecting, so that usage errors come
- * first (exit 2) and never cost a request. Creating a restore point waits for its operation
- * by default, drawing its percentComplete through rp_cli_ops (a bar on a terminal, plain
- * lines elsewhere); the result printed is then a fresh GET of the point, as az prints it.
+ * DESIGN: both levels share one argument table; each verb names the arguments it takes in its
+ * spec, so that usage errors come first (exit 2) and never cost a request. Creating a restore
+ * point waits for its operation by default, drawing its percentComplete through rp_cli_ops (a
+ * bar on a terminal, plain lines elsewhere); when the point is a copy from another region,
+ * its operation ends once the copy has started, and the command then follows the copy of
+ * every disk (rp_cli_follow_copy(): bytes, rate and time left, from the instance view). The
+ * result printed is a fresh GET of the point, as az prints it.
  * `restore-point list` is the collection's GET with $expand=restorePoints: ARM has no list
  * operation for the points of a collection. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,19 +19,6 @@
 #include "json/json.h"
 #include "util/alloc.h"
 #include "util/macro.h"
-
-enum {
-        OPT_TAGS = 0x200,
-        OPT_NO_WAIT,
-        OPT_COLLECTION,
-        OPT_SOURCE_ID,
-        OPT_EXCLUDE,
-        OPT_MODE,
-        OPT_SOURCE_RP,
-        OPT_INSTANCE_VIEW,
-        OPT_RESTORE_POINTS,
-        OPT_NO_PROGRESS,
-};
 
 static const rp_cli_column rpc_columns[] = {
         { "Name", "name" },
@@ -50,114 +40,43 @@ static const rp_cli_column rp_columns[] = {
 
 /* The consistency modes of the API, as az offers them. */
 static const char *const modes[] = { "CrashConsistent", "FileSystemConsistent",
-                                     "ApplicationConsistent" };
+                                     "ApplicationConsistent", NULL };
 
 typedef struct rp_args {
         rp_cli *cli;
         const char *group, *collection, *name, *location, *source_id, *mode, *source_rp;
         json_t *tags, *exclude;
         bool no_wait, instance_view, restore_points, no_progress;
-        rp_cli_wait_opts wait;
 } rp_args;
+
+#define OFF(f) offsetof(rp_args, f)
+static const rp_cli_arg args_table[] = {
+        RP_CLI_ARG("resource-group", 'g', RP_CLI_ARG_STRING, OFF(group)),
+        RP_CLI_ARG("collection-name", 0, RP_CLI_ARG_STRING, OFF(collection),
+                   .alias = "restore-point-collection-name"),
+        RP_CLI_ARG("name", 'n', RP_CLI_ARG_STRING, OFF(name), .alias = "restore-point-name"),
+        RP_CLI_ARG("location", 'l', RP_CLI_ARG_STRING, OFF(location)),
+        RP_CLI_ARG("source-id", 0, RP_CLI_ARG_STRING, OFF(source_id)),
+        RP_CLI_ARG("exclude-disks", 0, RP_CLI_ARG_LIST, OFF(exclude)),
+        RP_CLI_ARG("consistency-mode", 0, RP_CLI_ARG_CHOICE, OFF(mode), .choices = modes),
+        RP_CLI_ARG("source-restore-point", 0, RP_CLI_ARG_STRING, OFF(source_rp)),
+        RP_CLI_ARG("instance-view", 0, RP_CLI_ARG_FLAG, OFF(instance_view)),
+        RP_CLI_ARG("restore-points", 0, RP_CLI_ARG_FLAG, OFF(restore_points)),
+        RP_CLI_ARG("tags", 0, RP_CLI_ARG_TAGS, OFF(tags)),
+        RP_CLI_ARG("no-wait", 0, RP_CLI_ARG_FLAG, OFF(no_wait)),
+        RP_CLI_ARG("no-progress", 0, RP_CLI_ARG_FLAG, OFF(no_progress)),
+        RP_CLI_ARG("yes", 'y', RP_CLI_ARG_IGNORE, 0),
+        {},
+};
 
 static void rp_args_done(rp_args *a)
 {
-        if (a->tags)
-                json_decref(a->tags);
-        if (a->exclude)
-                json_decref(a->exclude);
+        rp_cli_args_done(args_table, a);
 }
 
-static int on_opt(void *userdata, int c, char *arg, int argc, char **argv)
-{
-        rp_args *a = userdata;
-        int k = rp_cli_wait_opt(a->cli, &a->wait, c, arg);
-        if (k != 0)
-                return k > 0 ? 0 : -k;
-        switch (c) {
-        case 'g':
-                a->group = arg;
-                return 0;
-        case 'n':
-                a->name = arg;
-                return 0;
-        case 'l':
-                a->location = arg;
-                return 0;
-        case 'y':
-                return 0; /* az asks before deleting; rpctl never prompts */
-        case OPT_COLLECTION:
-                a->collection = arg;
-                return 0;
-        case OPT_TAGS:
-                return rp_cli_parse_tags(a->cli, arg, argc, argv, &a->tags);
-        case OPT_NO_WAIT:
-                a->no_wait = true;
-                return 0;
-        case OPT_SOURCE_ID:
-                a->source_id = arg;
-                return 0;
-        case OPT_EXCLUDE:
-                return rp_cli_parse_list(a->cli, arg, argc, argv, &a->exclude);
-        case OPT_MODE:
-                for (size_t i = 0; i < ELEMENTSOF(modes); i++)
-                        if (rp_strcaseeq(arg, modes[i])) {
-                                a->mode = modes[i];
-                                return 0;
-                        }
-                return rp_cli_usage_error(a->cli,
-                                          "argument --consistency-mode: invalid choice '%s' "
-                                          "(choose from CrashConsistent, FileSystemConsistent, "
-                                          "ApplicationConsistent)",
-                                          arg);
-        case OPT_SOURCE_RP:
-                a->source_rp = arg;
-                return 0;
-        case OPT_INSTANCE_VIEW:
-                a->instance_view = true;
-                return 0;
-        case OPT_RESTORE_POINTS:
-                a->restore_points = true;
-                return 0;
-        case OPT_NO_PROGRESS:
-                a->no_progress = true;
-                return 0;
-        default:
-                return rp_cli_usage_error(a->cli, "unrecognized argument: %s", argv[optind - 1]);
-        }
-}
-
-/* What a verb needs. */
-enum {
-        NEED_GROUP = 1 << 0,
-        NEED_COLLECTION = 1 << 1,
-        NEED_NAME = 1 << 2,
-};
-
-/* Parse, check the required arguments (reported together, as az does), then connect unless
- * @p more_checks (the caller checks more, then connects). */
-static int setup(rp_args *a, int argc, char **argv, const struct option *opts, unsigned need,
-                 bool more_checks)
-{
-        rp_cli_wait_opts_init(&a->wait);
-        int k = rp_cli_parse(a->cli, argc, argv, "+:g:n:l:y" RP_CLI_COMMON_SHORT, opts, on_opt, a);
-        if (k != 0)
-                return k;
-        const char *missing[3];
-        size_t n = 0;
-        if ((need & NEED_GROUP) && !a->group)
-                missing[n++] = "--resource-group/-g";
-        if ((need & NEED_COLLECTION) && !a->collection)
-                missing[n++] = "--collection-name";
-        if ((need & NEED_NAME) && !a->name)
-                missing[n++] = "--name/-n";
-        if (n > 0)
-                return rp_cli_usage_error(a->cli,
-                                          "the following arguments are required: %s%s%s%s%s",
-                                          missing[0], n > 1 ? ", " : "", n > 1 ? missing[1] : "",
-                                          n > 2 ? ", " : "", n > 2 ? missing[2] : "");
-        return more_checks ? 0 : rp_cli_connect(a->cli);
-}
+/* The arguments that name a collection, and a point of it. */
+#define RPC_SPEC "resource-group! collection-name! "
+#define RP_SPEC RPC_SPEC "name! "
 
 /* The path of the collection (or, without -g, of all collections of the subscription), with
  * "/restorePoints/NAME" when @p point. */
@@ -181,34 +100,7 @@ static char *rpc_path(rp_args *a, bool point)
                            sub, a->group, a->collection);
 }
 
-/* Send a request, fail on an error reply, print the final body with @p cols (unless NULL). */
-static int call_and_print(rp_args *a, const char *method, const char *path, const json_t *body,
-                          bool no_wait, const rp_cli_column *cols)
-{
-        rp_client_response r = {};
-        int k = rp_cli_call(a->cli, method, path, RP_CLI_API_COMPUTE, body, no_wait, &r);
-        if (k != 0)
-                return k;
-        if (!rp_client_response_ok(&r))
-                k = rp_cli_fail_response(a->cli, &r);
-        else if (cols && !(no_wait && r.status == 202))
-                rp_cli_print(a->cli, r.body, cols);
-        rp_client_response_done(&r);
-        return k;
-}
-
-/* GET @p path and print it. */
-static int show(rp_args *a, const char *path, const rp_cli_column *cols)
-{
-        _cleanup_json_ json_t *o = NULL;
-        int k = rp_cli_get(a->cli, path, RP_CLI_API_COMPUTE, &o);
-        if (k != 0)
-                return k;
-        rp_cli_print(a->cli, o, cols);
-        return RP_CLI_EXIT_OK;
-}
-
-/* show() of @p base (NULL: out of memory), with $expand=@p expand when it is not NULL. */
+/* rp_cli_show() of @p base (NULL: out of memory), with $expand=@p expand when not NULL. */
 static int show_expanded(rp_args *a, const char *base, const char *expand,
                          const rp_cli_column *cols)
 {
@@ -216,7 +108,7 @@ static int show_expanded(rp_args *a, const char *base, const char *expand,
                 base && expand ? rp_asprintf("%s?$expand=%s", base, expand) : NULL;
         if (!base || (expand && !path))
                 return RP_CLI_EXIT_ERROR;
-        return show(a, path ? path : base, cols);
+        return rp_cli_show(a->cli, path ? path : base, RP_CLI_API_COMPUTE, cols);
 }
 
 /* ================================================================ collections */
@@ -246,23 +138,8 @@ static const char rpc_create_help[] =
 
 static int rpc_create(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "source-id", required_argument, NULL, OPT_SOURCE_ID },
-                { "location", required_argument, NULL, 'l' },
-                { "tags", required_argument, NULL, OPT_TAGS },
-                {},
-        };
         _cleanup_(rp_args_done) rp_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, NEED_GROUP | NEED_COLLECTION, true);
-        if (k != 0)
-                return k;
-        if (!a.source_id)
-                return rp_cli_usage_error(cli, "the following arguments are required: "
-                                               "--source-id");
-        k = rp_cli_connect(cli);
+        int k = rp_cli_setup(cli, argc, argv, args_table, RPC_SPEC "source-id! location tags", &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *location = NULL;
@@ -275,9 +152,9 @@ static int rpc_create(rp_cli *cli, int argc, char **argv)
         _cleanup_json_ json_t *body = json_pack("{s:s, s:{s:{s:s}}}", "location", location,
                                                 "properties", "source", "id", a.source_id);
         _cleanup_free_ char *path = rpc_path(&a, false);
-        if (!body || !path || (a.tags && json_object_set(body, "tags", a.tags) < 0))
+        if (!body || (a.tags && json_object_set(body, "tags", a.tags) < 0))
                 return RP_CLI_EXIT_ERROR;
-        return call_and_print(&a, "PUT", path, body, false, rpc_columns);
+        return rp_cli_send(cli, "PUT", path, RP_CLI_API_COMPUTE, body, false, rpc_columns);
 }
 
 static const char rpc_show_help[] =
@@ -297,15 +174,8 @@ static const char rpc_show_help[] =
 
 static int rpc_show(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-points", no_argument, NULL, OPT_RESTORE_POINTS },
-                {},
-        };
         _cleanup_(rp_args_done) rp_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, NEED_GROUP | NEED_COLLECTION, false);
+        int k = rp_cli_setup(cli, argc, argv, args_table, RPC_SPEC "restore-points", &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *base = rpc_path(&a, false);
@@ -336,30 +206,13 @@ static const char rpc_list_all_help[] =
 
 static int rpc_list(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                {},
-        };
-        static const struct option opts_all[] = {
-                {},
-        };
         bool all = strcmp(argv[0], "list-all") == 0;
         _cleanup_(rp_args_done) rp_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, all ? opts_all : opts, 0, false);
+        int k = rp_cli_setup(cli, argc, argv, args_table, all ? "" : "resource-group", &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = rpc_path(&a, false);
-        _cleanup_json_ json_t *items = NULL;
-        rp_client_response r = {};
-        k = path ? rp_client_list(cli->client, path, RP_CLI_API_COMPUTE, &items, &r) : -ENOMEM;
-        if (k < 0)
-                return rp_cli_fail_errno(cli, k, "list");
-        if (!items)
-                k = rp_cli_fail_response(cli, &r);
-        else
-                rp_cli_print(cli, items, rpc_columns);
-        rp_client_response_done(&r);
-        return k;
+        return rp_cli_list(cli, path, RP_CLI_API_COMPUTE, rpc_columns);
 }
 
 static const char rpc_update_help[] =
@@ -380,27 +233,15 @@ static const char rpc_update_help[] =
 
 static int rpc_update(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "tags", required_argument, NULL, OPT_TAGS },
-                {},
-        };
         _cleanup_(rp_args_done) rp_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, NEED_GROUP | NEED_COLLECTION, true);
-        if (k != 0)
-                return k;
-        if (!a.tags)
-                return rp_cli_usage_error(cli, "the following arguments are required: --tags");
-        k = rp_cli_connect(cli);
+        int k = rp_cli_setup(cli, argc, argv, args_table, RPC_SPEC "tags!", &a);
         if (k != 0)
                 return k;
         _cleanup_json_ json_t *body = json_pack("{s:O}", "tags", a.tags);
         _cleanup_free_ char *path = rpc_path(&a, false);
-        if (!body || !path)
+        if (!body)
                 return RP_CLI_EXIT_ERROR;
-        return call_and_print(&a, "PATCH", path, body, false, rpc_columns);
+        return rp_cli_send(cli, "PATCH", path, RP_CLI_API_COMPUTE, body, false, rpc_columns);
 }
 
 static const char rpc_delete_help[] =
@@ -423,20 +264,15 @@ static const char rpc_delete_help[] =
 
 static int rpc_delete(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
-                { "yes", no_argument, NULL, 'y' },
-                {},
-        };
         _cleanup_(rp_args_done) rp_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, NEED_GROUP | NEED_COLLECTION, false);
+        int k = rp_cli_setup(cli, argc, argv, args_table, RPC_SPEC "no-wait yes", &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = rpc_path(&a, false);
-        return path ? call_and_print(&a, "DELETE", path, NULL, a.no_wait, NULL) : RP_CLI_EXIT_ERROR;
+        rp_cli_set_resume(cli, (const char *[]){ "rpctl", "restore-point", "collection", "wait",
+                                                 "-g", a.group, "--collection-name", a.collection,
+                                                 "--deleted", NULL });
+        return rp_cli_send(cli, "DELETE", path, RP_CLI_API_COMPUTE, NULL, a.no_wait, NULL);
 }
 
 static const char rpc_wait_help[] =
@@ -448,60 +284,20 @@ static const char rpc_wait_help[] =
         "\n"
         "Options:\n"
         "  -g, --resource-group GROUP  the resource group\n"
-        "      --collection-name NAME  the collection name\n";
-
-static const char rpc_wait_examples[] =
-        "\n"
+        "      --collection-name NAME  the collection name\n" RP_CLI_WAIT_HELP "\n"
         "Examples:\n"
         "  rpctl restore-point collection delete -g rg1 --collection-name c1 --no-wait\n"
         "  rpctl restore-point collection wait -g rg1 --collection-name c1 --deleted\n";
 
-/* The wait verbs: the help text takes the wait options in. */
-static int wait_verb(rp_args *a, int argc, char **argv, const struct option *opts, unsigned need,
-                     const char *usage, const char *examples, bool point)
-{
-        _cleanup_free_ char *help = rp_asprintf("%s%s%s", usage, rp_cli_wait_help, examples);
-        if (!help)
-                return RP_CLI_EXIT_ERROR;
-        a->cli->help = help;
-        int k = setup(a, argc, argv, opts, need, true);
-        a->cli->help = NULL;
-        if (k != 0)
-                return k;
-        if (a->wait.cond == RP_CLI_WAIT_NONE)
-                return rp_cli_usage_error(a->cli, "give one of --created, --updated, --deleted, "
-                                                  "--exists");
-        k = rp_cli_connect(a->cli);
-        if (k != 0)
-                return k;
-        _cleanup_free_ char *base = rpc_path(a, point);
-        _cleanup_free_ char *path =
-                base && point ? rp_asprintf("%s?$expand=instanceView", base) : NULL;
-        _cleanup_free_ char *what =
-                point ? rp_asprintf("Restore point '%s' of collection '%s'", a->name, a->collection)
-                      : rp_asprintf("Restore point collection '%s'", a->collection);
-        if (!base || (point && !path) || !what)
-                return RP_CLI_EXIT_ERROR;
-        return rp_cli_wait_resource(a->cli, path ? path : base, RP_CLI_API_COMPUTE, what, &a->wait);
-}
-
 static int rpc_wait(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "created", no_argument, NULL, RP_CLI_OPT_WAIT_CREATED },
-                { "updated", no_argument, NULL, RP_CLI_OPT_WAIT_UPDATED },
-                { "deleted", no_argument, NULL, RP_CLI_OPT_WAIT_DELETED },
-                { "exists", no_argument, NULL, RP_CLI_OPT_WAIT_EXISTS },
-                { "interval", required_argument, NULL, RP_CLI_OPT_WAIT_INTERVAL },
-                { "timeout", required_argument, NULL, RP_CLI_OPT_WAIT_TIMEOUT },
-                {},
-        };
         _cleanup_(rp_args_done) rp_args a = { .cli = cli };
-        return wait_verb(&a, argc, argv, opts, NEED_GROUP | NEED_COLLECTION, rpc_wait_help,
-                         rpc_wait_examples, false);
+        int k = rp_cli_setup(cli, argc, argv, args_table, RPC_SPEC RP_CLI_WAIT_SPEC, &a);
+        if (k != 0)
+                return k;
+        _cleanup_free_ char *path = rpc_path(&a, false);
+        _cleanup_free_ char *what = rp_asprintf("Restore point collection '%s'", a.collection);
+        return what ? rp_cli_wait_resource(cli, path, RP_CLI_API_COMPUTE, what) : RP_CLI_EXIT_ERROR;
 }
 
 static const rp_cli_verb rpc_verbs[] = {
@@ -511,7 +307,7 @@ static const rp_cli_verb rpc_verbs[] = {
         { "list-all", "list the collections of the subscription", rpc_list_all_help, rpc_list },
         { "update", "change the tags of a collection", rpc_update_help, rpc_update },
         { "delete", "delete a collection and its restore points", rpc_delete_help, rpc_delete },
-        { "wait", "wait for a condition on a collection", NULL, rpc_wait },
+        { "wait", "wait for a condition on a collection", rpc_wait_help, rpc_wait },
 };
 
 /* ================================================================ restore points */
@@ -572,26 +368,18 @@ static json_t *exclude_list(rp_args *a)
 
 static int rp_create(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "name", required_argument, NULL, 'n' },
-                { "exclude-disks", required_argument, NULL, OPT_EXCLUDE },
-                { "consistency-mode", required_argument, NULL, OPT_MODE },
-                { "source-restore-point", required_argument, NULL, OPT_SOURCE_RP },
-                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
-                { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-                {},
-        };
         _cleanup_(rp_args_done) rp_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, NEED_GROUP | NEED_COLLECTION | NEED_NAME, false);
+        int k = rp_cli_setup(cli, argc, argv, args_table,
+                             RP_SPEC "exclude-disks consistency-mode source-restore-point no-wait "
+                                     "no-progress",
+                             &a);
         if (k != 0)
                 return k;
         _cleanup_json_ json_t *body = json_pack("{s:{}}", "properties");
         json_t *props = json_object_get(body, "properties");
         _cleanup_free_ char *path = rpc_path(&a, true);
-        if (!body || !path)
+        _cleanup_free_ char *label = rp_asprintf("restore point '%s'", a.name);
+        if (!body || !path || !label)
                 return RP_CLI_EXIT_ERROR;
         if (a.exclude) {
                 json_t *ex = exclude_list(&a);
@@ -607,38 +395,36 @@ static int rp_create(rp_cli *cli, int argc, char **argv)
         k = rp_client_request(cli->client, "PUT", path, RP_CLI_API_COMPUTE, body, &r);
         if (k < 0)
                 return rp_cli_fail_errno(cli, k, "PUT");
-        if (!rp_client_response_ok(&r)) {
-                k = rp_cli_fail_response(cli, &r);
+        if (!rp_client_response_ok(&r) || a.no_wait) { /* az prints nothing with --no-wait */
+                k = rp_client_response_ok(&r) ? RP_CLI_EXIT_OK : rp_cli_fail_response(cli, &r);
                 rp_client_response_done(&r);
                 return k;
         }
-        if (a.no_wait) {
-                rp_client_response_done(&r);
-                return RP_CLI_EXIT_OK; /* az prints nothing either */
-        }
-        _cleanup_free_ char *label = rp_asprintf("restore point '%s'", a.name);
+        rp_cli_set_resume(cli, (const char *[]){ "rpctl", "restore-point", "wait", "-g", a.group,
+                                                 "--collection-name", a.collection, "-n", a.name,
+                                                 "--replicated", NULL });
+        /* the capture (or, for a copy, its start) is the operation; a copy then moves its
+         * data in the background, which its instance view reports */
         _cleanup_(rp_cli_ops_done) rp_cli_ops ops;
         rp_cli_ops_init(&ops, "create", !a.no_progress);
-        k = label ? rp_cli_ops_add(&ops, label, "PUT", path, RP_CLI_API_COMPUTE, &r) : -ENOMEM;
+        k = rp_cli_ops_add(&ops, label, "PUT", path, RP_CLI_API_COMPUTE, &r);
         if (k < 0) {
                 rp_client_response_done(&r);
                 return RP_CLI_EXIT_ERROR;
         }
         k = rp_cli_ops_wait(cli, &ops);
-        if (k == -ECANCELED) {
-                rp_cli_fail_errno(cli, k, "create");
-                fprintf(stderr,
-                        "The restore point is still being created; wait for it with: rpctl "
-                        "restore-point wait -g %s --collection-name %s -n %s --created\n",
-                        a.group, a.collection, a.name);
-                return RP_CLI_EXIT_CANCELED;
-        }
         if (k < 0)
                 return rp_cli_fail_wait(cli, k);
         rp_client_response *fin = rp_cli_ops_response(&ops, 0);
         if (!rp_client_response_ok(fin))
                 return rp_cli_fail_response(cli, fin);
-        return show(&a, path, rp_columns);
+        _cleanup_json_ json_t *point = NULL;
+        k = rp_cli_follow_copy(cli, path, label, !a.no_progress, 0, &point);
+        if (k != 0)
+                return k;
+        json_object_del(json_object_get(point, "properties"), "instanceView");
+        rp_cli_print(cli, point, rp_columns); /* a fresh GET, as az prints it */
+        return RP_CLI_EXIT_OK;
 }
 
 static const char rp_show_help[] =
@@ -660,16 +446,8 @@ static const char rp_show_help[] =
 
 static int rp_show(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "name", required_argument, NULL, 'n' },
-                { "instance-view", no_argument, NULL, OPT_INSTANCE_VIEW },
-                {},
-        };
         _cleanup_(rp_args_done) rp_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, NEED_GROUP | NEED_COLLECTION | NEED_NAME, false);
+        int k = rp_cli_setup(cli, argc, argv, args_table, RP_SPEC "instance-view", &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *base = rpc_path(&a, true);
@@ -691,14 +469,8 @@ static const char rp_list_help[] =
 
 static int rp_list(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                {},
-        };
         _cleanup_(rp_args_done) rp_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, NEED_GROUP | NEED_COLLECTION, false);
+        int k = rp_cli_setup(cli, argc, argv, args_table, RPC_SPEC, &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *base = rpc_path(&a, false);
@@ -734,61 +506,65 @@ static const char rp_delete_help[] =
 
 static int rp_delete(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "name", required_argument, NULL, 'n' },
-                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
-                { "yes", no_argument, NULL, 'y' },
-                {},
-        };
         _cleanup_(rp_args_done) rp_args a = { .cli = cli };
-        int k = setup(&a, argc, argv, opts, NEED_GROUP | NEED_COLLECTION | NEED_NAME, false);
+        int k = rp_cli_setup(cli, argc, argv, args_table, RP_SPEC "no-wait yes", &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = rpc_path(&a, true);
-        return path ? call_and_print(&a, "DELETE", path, NULL, a.no_wait, NULL) : RP_CLI_EXIT_ERROR;
+        rp_cli_set_resume(cli, (const char *[]){ "rpctl", "restore-point", "wait", "-g", a.group,
+                                                 "--collection-name", a.collection, "-n", a.name,
+                                                 "--deleted", NULL });
+        return rp_cli_send(cli, "DELETE", path, RP_CLI_API_COMPUTE, NULL, a.no_wait, NULL);
 }
 
 static const char rp_wait_help[] =
         "Usage: rpctl restore-point wait -g GROUP --collection-name C -n NAME\n"
-        "                                --created|--updated|--deleted|--exists\n"
+        "                                --created|--updated|--deleted|--exists|--replicated\n"
         "                                [--interval SECONDS] [--timeout SECONDS]\n"
+        "                                [--no-progress]\n"
         "\n"
         "Wait until a condition holds for a restore point. --created ends when its\n"
         "provisioningState is Succeeded, and fails (exit 1, with the reason) when it is\n"
-        "Failed.\n"
+        "Failed. --replicated (rpd's own) waits for the point and, for a copy from another\n"
+        "region, for every disk's copy to end, with its progress on stderr (fails with\n"
+        "ReplicationFailed when a copy failed).\n"
         "\n"
         "Options:\n"
         "  -g, --resource-group GROUP  the resource group of the collection\n"
         "      --collection-name C     the collection\n"
-        "  -n, --name NAME             the restore point name\n";
-
-static const char rp_wait_examples[] =
-        "\n"
+        "  -n, --name NAME             the restore point name\n"
+        "      --replicated            until its copy ended (points that are not copies: as\n"
+        "                              --created)\n"
+        "      --no-progress           print no progress (--replicated)\n" RP_CLI_WAIT_HELP "\n"
         "Examples:\n"
         "  rpctl restore-point wait -g rg1 --collection-name c1 -n rp1 --created\n"
+        "  rpctl restore-point wait -g rg1 --collection-name west1 -n rp1 --replicated\n"
         "  rpctl restore-point wait -g rg1 --collection-name c1 -n rp1 --deleted --timeout 600\n";
 
 static int rp_wait(rp_cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "resource-group", required_argument, NULL, 'g' },
-                { "collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "restore-point-collection-name", required_argument, NULL, OPT_COLLECTION },
-                { "name", required_argument, NULL, 'n' },
-                { "created", no_argument, NULL, RP_CLI_OPT_WAIT_CREATED },
-                { "updated", no_argument, NULL, RP_CLI_OPT_WAIT_UPDATED },
-                { "deleted", no_argument, NULL, RP_CLI_OPT_WAIT_DELETED },
-                { "exists", no_argument, NULL, RP_CLI_OPT_WAIT_EXISTS },
-                { "interval", required_argument, NULL, RP_CLI_OPT_WAIT_INTERVAL },
-                { "timeout", required_argument, NULL, RP_CLI_OPT_WAIT_TIMEOUT },
-                {},
-        };
         _cleanup_(rp_args_done) rp_args a = { .cli = cli };
-        return wait_verb(&a, argc, argv, opts, NEED_GROUP | NEED_COLLECTION | NEED_NAME,
-                         rp_wait_help, rp_wait_examples, true);
+        int k = rp_cli_setup(cli, argc, argv, args_table,
+                             RP_SPEC "no-progress replicated" RP_CLI_WAIT_SPEC, &a);
+        if (k != 0)
+                return k;
+        _cleanup_free_ char *path = rpc_path(&a, true);
+        _cleanup_free_ char *base = path ? rp_asprintf("%s?$expand=instanceView", path) : NULL;
+        _cleanup_free_ char *what =
+                rp_asprintf("Restore point '%s' of collection '%s'", a.name, a.collection);
+        if (!base || !what)
+                return RP_CLI_EXIT_ERROR;
+        bool replicated = cli->wait.cond == RP_CLI_WAIT_REPLICATED;
+        if (replicated)
+                cli->wait.cond = RP_CLI_WAIT_CREATED;
+        k = rp_cli_wait_resource(cli, base, RP_CLI_API_COMPUTE, what);
+        if (k != 0 || !replicated)
+                return k;
+        _cleanup_free_ char *label = rp_asprintf("restore point '%s'", a.name);
+        _cleanup_json_ json_t *point = NULL;
+        return label ? rp_cli_follow_copy(cli, path, label, !a.no_progress, cli->wait.timeout_sec,
+                                          &point)
+                     : RP_CLI_EXIT_ERROR;
 }
 
 /* ================================================================ dispatch */
@@ -806,7 +582,7 @@ static const rp_cli_verb rp_verbs[] = {
         { "show", "show a restore point", rp_show_help, rp_show },
         { "list", "list the restore points of a collection", rp_list_help, rp_list },
         { "delete", "delete a restore point", rp_delete_help, rp_delete },
-        { "wait", "wait for a condition on a restore point", NULL, rp_wait },
+        { "wait", "wait for a condition on a restore point", rp_wait_help, rp_wait },
         { "collection", "manage restore point collections ('collection --help')", NULL,
           collection },
 };

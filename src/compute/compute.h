@@ -254,4 +254,6 @@ void rp_h_data_drp_get(rp_arm_req *r);
 void rp_h_health(rp_arm_req *r);
 void rp_h_admin_scrub(rp_arm_req *r);
 void rp_h_admin_gc(rp_arm_req *r);
+void rp_h_admin_regions_list(rp_arm_req *r);
+void rp_h_admin_region_get(rp_arm_req *r);
 int rp_job_region_gc(rp_service *svc, rp_region *reg, rp_operation *op);

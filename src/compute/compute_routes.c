@@ -24,6 +24,8 @@ const rp_route rp_compute_routes[] = {
         { "POST", "/peer/v1/source/{}", NOV, RP_ROUTE_NOAUTH, rp_h_peer_source, "Peer_Source" },
         { "POST", "/admin/regions/{}/scrub", NOV, 0, rp_h_admin_scrub, "Admin_Scrub" },
         { "POST", "/admin/regions/{}/gc", NOV, 0, rp_h_admin_gc, "Admin_GC" },
+        { "GET", "/admin/regions", NOV, 0, rp_h_admin_regions_list, "Admin_Regions_List" },
+        { "GET", "/admin/regions/{}", NOV, 0, rp_h_admin_region_get, "Admin_Regions_Get" },
         { "GET", "/subscriptions", SUBS, 0, rp_h_subscriptions_list, "Subscriptions_List" },
         { "GET", SUB, SUBS, 0, rp_h_subscription_get, "Subscriptions_Get" },
         { "GET", SUB "/locations", SUBS, 0, rp_h_locations_list, "Subscriptions_ListLocations" },

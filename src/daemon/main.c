@@ -43,7 +43,16 @@ static const char usage[] =
         "\n"
         "On first start DIR gets rpd.conf (regions eastus and westus), tls/ca.pem (the CA\n"
         "clients trust), auth/ (token signing key) and regions/<name>/. The URL is written to\n"
-        "DIR/rpd.url. Get a token with: rpctl token --data DIR --subscription <GUID>\n";
+        "DIR/rpd.url. Get a token with: rpctl token --data DIR --subscription <GUID>\n"
+        "\n"
+        "DIR/rpd.conf (INI: [rpd], [region NAME], [freeze-hook NAME]) sets the listen address,\n"
+        "threads, timeouts, log level, certificate names, the regions this process hosts and\n"
+        "the freeze hooks; flags override it (docs/CONFIG.md). SIGTERM or SIGINT stops rpd\n"
+        "cleanly; work in progress resumes at the next start.\n"
+        "\n"
+        "Examples:\n"
+        "  rpd --data /var/lib/rpd\n"
+        "  rpd --data ./data --listen 0.0.0.0:443 --log-level debug\n";
 
 /* A 32-byte key kept hex-encoded at @p path (0600), made on first use. */
 static int load_key(const char *path, uint8_t key[32])

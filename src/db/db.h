@@ -4,6 +4,7 @@
  * where it says so) or a negative errno. rp_db_run_tx() runs a callback inside one
  * transaction; calls made inside it from the same thread join that transaction. */
 #pragma once
+#include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -69,6 +70,9 @@ typedef struct rp_db_ops {
         int (*tx_begin)(rp_db *db);
         int (*tx_end)(rp_db *db, bool commit);
         void (*free)(rp_db *db);
+        /** Operations whose job is still pending (the worker's queue, the running one
+         *  included). Optional: NULL in a backend without it. */
+        int (*job_count)(rp_db *db);
 } rp_db_ops;
 #define RP_DB_OPS_VERSION 1
 
@@ -112,6 +116,12 @@ static inline int rp_db_op_get(rp_db *db, const char *id, rp_operation **ret)
 static inline int rp_db_op_next_job(rp_db *db, rp_operation **ret)
 {
         return db->ops->op_next_job(db, ret);
+}
+/** The number of operations whose job is pending (queued or running).
+ *  @return the count, or -EOPNOTSUPP (the backend cannot say), or another -errno. */
+static inline int rp_db_job_count(rp_db *db)
+{
+        return db->ops->job_count ? db->ops->job_count(db) : -EOPNOTSUPP;
 }
 static inline int rp_db_kv_get(rp_db *db, const char *k, char **ret)
 {

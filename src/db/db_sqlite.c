@@ -6,6 +6,7 @@
  * Resources are JSON documents keyed by their lower-cased id; seq (AUTOINCREMENT) gives a
  * stable order for paging. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <string.h>
@@ -504,6 +505,21 @@ static int sq_op_next_job(rp_db *db, rp_operation **ret)
         return r < 0 ? r : 1;
 }
 
+static int sq_job_count(rp_db *db)
+{
+        sqlite_db *d = (sqlite_db *)db;
+        sqlite3_stmt *s = NULL;
+        db_lock(d);
+        int r = prepare(d, "SELECT COUNT(*) FROM operations WHERE job_pending = 1", &s);
+        if (r >= 0) {
+                int rc = sqlite3_step(s);
+                r = rc == SQLITE_ROW ? (int)RP_MIN(sqlite3_column_int64(s, 0), (int64_t)INT_MAX)
+                                     : sq_err(rc);
+        }
+        stmt_release(d, s);
+        return r;
+}
+
 /* ---------------------------------------------------------------- kv */
 
 static int sq_kv_get(rp_db *db, const char *k, char **ret)
@@ -600,6 +616,7 @@ static const rp_db_ops sqlite_ops = {
         .tx_begin = sq_tx_begin,
         .tx_end = sq_tx_end,
         .free = sq_free,
+        .job_count = sq_job_count,
 };
 
 int rp_db_sqlite_open(const char *path, rp_db **ret)

@@ -1,7 +1,6 @@
 """rpctl against a real rpd: login, groups, disks, and disk import/export of sparse images
 (SHA-256 round trip, holes kept), error reports ("ERROR: (Code) message", non-zero exit),
 progress lines when stderr is not a terminal, Ctrl-C during a transfer."""
-import hashlib
 import json
 import os
 import signal
@@ -12,54 +11,9 @@ import time
 import pytest
 
 from conftest import RPCTL_BIN, SUB, new_name
+from rpctl_common import MIB, assert_fails, clean_env, rpctl, rpctl_json, sha256
 
-MIB = 1024 * 1024
 MIN_UPLOAD = 20972032
-
-
-def clean_env(tmp_path, **extra):
-    """The environment of an rpctl run: no RPD_* from the caller, a private config file."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RPD_")}
-    env["RPCTL_CONFIG"] = str(tmp_path / "rpctl-config")
-    env.update(extra)
-    return env
-
-
-def rpctl(rpd, *args, data=True, env=None, check=True, timeout=300):
-    """Run rpctl ARGS (with --data of the fixture's rpd); returns the CompletedProcess."""
-    cmd = [RPCTL_BIN] + list(args)
-    if data:
-        cmd += ["--data", rpd.data, "--subscription", SUB]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                       env=env if env is not None else clean_env_default())
-    if check:
-        assert p.returncode == 0, "rpctl %s -> %d\nstdout: %s\nstderr: %s" % (
-            " ".join(args), p.returncode, p.stdout, p.stderr)
-    return p
-
-
-def clean_env_default():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RPD_")}
-    env["RPCTL_CONFIG"] = "/nonexistent/rpctl-config"
-    return env
-
-
-def rpctl_json(rpd, *args, **kw):
-    p = rpctl(rpd, *args, **kw)
-    return json.loads(p.stdout) if p.stdout.strip() else None
-
-
-def assert_fails(p, code, rc=1):
-    assert p.returncode == rc, "expected exit %d, got %d\nstderr: %s" % (rc, p.returncode, p.stderr)
-    assert "ERROR: (%s)" % code in p.stderr, p.stderr
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(MIB), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def make_sparse(path, size, pieces):
@@ -183,7 +137,7 @@ def test_rpctl_disk__ctrl_c_stops_and_revokes(rpd, tmp_path):
     cmd = [RPCTL_BIN, "disk", "import", "-g", rg, "-n", disk, "-f", str(src), "--parallel", "1",
            "--data", rpd.data, "--subscription", SUB]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=clean_env_default())
+                            env=clean_env())
     seen = []
     for line in proc.stderr:  # wait until the upload runs
         seen.append(line)

@@ -5,9 +5,9 @@ exported and compared by SHA-256 with the source images), `rpctl restore disk`, 
 fails on corrupt data and deletes the disks it made, error reports and exit codes, progress
 lines when stderr is not a terminal, --help of every new command and bash completion.
 
-The VMs are created over raw HTTP (there is no `rpctl vm` yet); everything else goes through
+The VMs are created over raw HTTP, with the OS profile, diagnostics and user data that a
+restore must carry over (`rpctl vm create` sets none of them); everything else goes through
 rpctl."""
-import hashlib
 import json
 import os
 import random
@@ -17,8 +17,8 @@ import subprocess
 import pytest
 
 from conftest import COMPUTE_API, RPCTL_BIN, SUB, new_name, vm_path
+from rpctl_common import MIB, assert_fails, clean_env, rpctl, rpctl_json, sha256
 
-MIB = 1024 * 1024
 # The images are this size exactly (a multiple of 512 above the Upload minimum), so that a
 # disk imported from one is as large as the file and an export of it hashes the same.
 SIZE = 24 * MIB
@@ -26,43 +26,6 @@ PACKS = ("regions", "eastus", "chunks", "packs")
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMPLETION = os.path.join(os.path.dirname(os.path.dirname(HERE)), "src", "cli",
                           "rpctl.bash-completion")
-
-
-def rpctl_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RPD_")}
-    env["RPCTL_CONFIG"] = "/nonexistent/rpctl-config"
-    return env
-
-
-def rpctl(rpd, *args, data=True, check=True, timeout=300):
-    """Run rpctl ARGS against the fixture's rpd (stdout and stderr are pipes, not a terminal)."""
-    cmd = [RPCTL_BIN] + list(args)
-    if data:
-        cmd += ["--data", rpd.data, "--subscription", SUB]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=rpctl_env())
-    if check:
-        assert p.returncode == 0, "rpctl %s -> %d\nstdout: %s\nstderr: %s" % (
-            " ".join(args), p.returncode, p.stdout, p.stderr)
-    return p
-
-
-def rpctl_json(rpd, *args, **kw):
-    p = rpctl(rpd, *args, **kw)
-    return json.loads(p.stdout) if p.stdout.strip() else None
-
-
-def assert_fails(p, code, rc=1):
-    assert p.returncode == rc, "expected exit %d, got %d\nstdout: %s\nstderr: %s" % (
-        rc, p.returncode, p.stdout, p.stderr)
-    assert "ERROR: (%s) " % code in p.stderr, p.stderr
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(MIB), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def make_image(path, seed, pieces):
@@ -300,7 +263,7 @@ def test_rpctl_restore_point__ctrl_c_stops_waiting_not_the_capture(rpd, tmp_path
     cmd = [RPCTL_BIN, "restore-point", "create", *rp_args(rg, coll), "-n", "p1",
            "--data", rpd.data, "--subscription", SUB]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=rpctl_env())
+                            env=clean_env())
     first = proc.stderr.readline()  # the capture was accepted
     assert first == "create: restore point 'p1': started\n", first
     proc.send_signal(signal.SIGINT)
@@ -417,7 +380,7 @@ def test_rpctl_restore__help_and_bash_completion(rpd):
                  'printf "%s\\n" "${COMPREPLY[@]}"'
         out = subprocess.run(["bash", "--norc", "-c", script, "bash", COMPLETION, RPCTL_BIN]
                              + list(words), capture_output=True, text=True, timeout=30,
-                             env=rpctl_env())
+                             env=clean_env())
         assert out.returncode == 0, out.stderr
         return set(out.stdout.split())
 

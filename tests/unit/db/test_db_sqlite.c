@@ -417,7 +417,7 @@ static void test_db_sqlite__op_put_get_update(void **state)
         assert_ptr_equal(none, (rp_operation *)0x1);
 }
 
-static void test_db_sqlite__op_next_job_oldest_first(void **state)
+static void test_db_sqlite__op_next_job_oldest_first_and_job_count(void **state)
 {
         rp_db *db = db_of(state);
         rp_operation *none = (rp_operation *)0x1;
@@ -431,6 +431,7 @@ static void test_db_sqlite__op_next_job_oldest_first(void **state)
         assert_int_equal(rp_db_op_put(db, b), 0);
         assert_int_equal(rp_db_op_put(db, c), 0);
 
+        assert_int_equal(rp_db_job_count(db), 2); /* b is not a pending job */
         _cleanup_(rp_operation_freep) rp_operation *j1 = NULL;
         assert_int_equal(rp_db_op_next_job(db, &j1), 1);
         assert_string_equal(j1->id, "a-first"); /* insertion order, not id order */
@@ -443,6 +444,7 @@ static void test_db_sqlite__op_next_job_oldest_first(void **state)
 
         c->job_pending = false;
         assert_int_equal(rp_db_op_put(db, c), 0);
+        assert_int_equal(rp_db_job_count(db), 0);
         rp_operation *j3 = (rp_operation *)0x1;
         assert_int_equal(rp_db_op_next_job(db, &j3), 0);
         assert_ptr_equal(j3, (rp_operation *)0x1);
@@ -799,7 +801,7 @@ int main(void)
                 T(test_db_sqlite__list_pages_with_after_seq),
                 T(test_db_sqlite__list_page_stable_under_updates),
                 T(test_db_sqlite__op_put_get_update),
-                T(test_db_sqlite__op_next_job_oldest_first),
+                T(test_db_sqlite__op_next_job_oldest_first_and_job_count),
                 T(test_db_sqlite__kv),
                 T(test_db_sqlite__run_tx_commits),
                 T(test_db_sqlite__run_tx_rolls_back),
