@@ -201,13 +201,16 @@ print("| borg %s create + rsync --whole-file | %.2f (CPU %.1f) | %s | %.2f (CPU 
     E["BORG_VERSION"], wf[0], wf[1], mb(int(E["BFW_SENT"])), wi[0], wi[1], mb(int(E["BIW_SENT"]))))
 print()
 def split(x):
-    return ("captured on A (point Succeeded) at %.2f s, chunk responses on the link from %.2f s "
-            "to %.2f s (%.2f MB/s), the link carrying them %.2f s of that" % (
+    return ("captured on A (point Succeeded) at %.2f s; chunk responses on the link from %.2f s "
+            "to %.2f s (%.1f MB/s); of that time the link carried chunks %.2f s, A prepared "
+            "responses (requests outstanding, no byte flowing) %.2f s, B stored what it had "
+            "received (no request outstanding) %.2f s" % (
                 x["captured_s"], x.get("transfer_first_s", -1), x.get("transfer_last_s", -1),
                 x.get("transfer_bytes", 0) / 1e6 / max(x.get("transfer_s", 0), 1e-9),
-                x.get("link_active_s", -1)))
-print("Split of the rpd figures: full: %s; incremental: %s." % (split(F), split(I)))
-print("With copy_bandwidth = %s: full: %.2f s end to end, %s moved; %s." % (
+                x.get("link_active_s", -1), x.get("a_preparing_s", -1),
+                x.get("b_between_batches_s", -1)))
+print("Split of the rpd figures. Full: %s. Incremental: %s." % (split(F), split(I)))
+print("With copy_bandwidth = %s: full: %.2f s end to end, %s moved, %s." % (
     E["BW"], bw["full"]["wall_s"], mb(bw["full"]["moved_bytes"]), split(bw["full"])))
 print("restic: full = backup %.2f s + copy %.2f s; incremental = backup %.2f s + copy %.2f s." % (
     t("restic_full_backup")[0], t("restic_full_copy")[0], t("restic_incr_backup")[0],

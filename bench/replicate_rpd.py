@@ -61,7 +61,7 @@ def log(*a):
 class Link:
     """A TCP proxy in front of host A. Counts the bytes each way and keeps a timeline of the
     responses (A -> B bursts between two requests on one connection): (connection, time of
-    the first byte, time of the last byte, bytes)."""
+    the first byte, time of the last byte, bytes, time of the last byte of the request)."""
 
     BUF = 256 << 10
 
@@ -78,6 +78,7 @@ class Link:
         self.connections = 0
         self.responses = []    # closed bursts: [conn, t_first, t_last, bytes]
         self.open = {}         # conn -> the burst being received
+        self.req_t = {}        # conn -> time of the last byte B sent on it
         self.stopping = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -131,12 +132,13 @@ class Link:
                     self.down += k
                     b = self.open.get(n)
                     if b is None:
-                        self.open[n] = [n, now, now, k]
+                        self.open[n] = [n, now, now, k, self.req_t.get(n, now)]
                     else:
                         b[2] = now
                         b[3] += k
                 else:
                     self.up += k
+                    self.req_t[n] = now
                     b = self.open.pop(n, None)   # a new request: the response before it ended
                     if b is not None:
                         self.responses.append(b)
@@ -368,6 +370,18 @@ def chunks_bytes(host, region):
     return tot
 
 
+def union(spans):
+    """Total length of the union of the (start, end) @spans."""
+    tot, end = 0.0, None
+    for lo, hi in sorted(spans):
+        if end is not None:
+            lo = max(lo, end)
+        if hi > lo:
+            tot += hi - lo
+        end = hi if end is None else max(end, hi)
+    return tot
+
+
 def timed_point(p, name, src_img, perf_dir=None):
     """PUT a restore point through B; poll through B every 50 ms until the copy has ended.
     With @perf_dir: perf record -a -g of the step into perf_dir/name.data."""
@@ -421,7 +435,8 @@ def timed_point(p, name, src_img, perf_dir=None):
            "status": r.status_code}
     bursts = p.link.bursts_since(m0["t"])
     big = [x for x in bursts if x[3] >= BIG_RESPONSE]
-    res["timeline"] = [[x[0], round(x[1] - t0, 4), round(x[2] - t0, 4), x[3]] for x in bursts]
+    res["timeline"] = [[x[0], round(x[1] - t0, 4), round(x[2] - t0, 4), x[3], round(x[4] - t0, 4)]
+                       for x in bursts]
     res["responses"] = len(bursts)
     res["big_responses"] = len(big)
     if big:
@@ -432,17 +447,19 @@ def timed_point(p, name, src_img, perf_dir=None):
         res["transfer_bytes"] = sum(x[3] for x in bursts if x[1] >= first and x[1] <= last)
         # how long at least one chunk response was on the link (the union of their spans):
         # the rest of the transfer time the link stood idle, waiting for the target
-        active, end = 0.0, first
-        for x in big:
-            lo, hi = max(x[1], end), x[2]
-            if hi > lo:
-                active += hi - lo
-            end = max(end, hi)
-        res["link_active_s"] = active
+        res["link_active_s"] = union([(x[1], x[2]) for x in big])
+        # how long a chunk request was outstanding (B waits for A, or for the link), and so
+        # how long none was: B stores the batch it received (verify, compress, encrypt, write,
+        # flush) before it asks for the next one
+        outstanding = union([(x[4], x[2]) for x in big])
+        res["requests_outstanding_s"] = outstanding
+        res["a_preparing_s"] = outstanding - res["link_active_s"]
+        res["b_between_batches_s"] = max(x[2] for x in big) - min(x[4] for x in big) - outstanding
     log("%s: %.2f s end to end (captured at %.2f s; chunk transfer %.2f-%.2f s, link carrying "
-        "chunks %.2f s of it), %d bytes A->B, %d B->A; CPU A %.2f s, B %.2f s, driver %.2f s" % (
+        "chunks %.2f s of it, A preparing %.2f s, B between batches %.2f s), %d bytes A->B, %d B->A; CPU A %.2f s, B %.2f s, driver %.2f s" % (
             name, wall, t_prov or -1, res.get("transfer_first_s", -1),
-            res.get("transfer_last_s", -1), res.get("link_active_s", -1), res["moved_bytes"],
+            res.get("transfer_last_s", -1), res.get("link_active_s", -1),
+            res.get("a_preparing_s", -1), res.get("b_between_batches_s", -1), res["moved_bytes"],
             res["up_bytes"],
             res["a_cpu_s"], res["b_cpu_s"], res["driver_cpu_s"]))
     return res
