@@ -15,7 +15,10 @@
 #    incremental point's disk restore point is restored on B and its SHA-256 compared with
 #    V2's (read through a Read SAS).
 # 3. rpd again on fresh hosts with `copy_bandwidth = 50` (MB/s) in B's [peer eastus]: the
-#    full copy's link utilisation = bytes carried / (transfer time x 50 MB/s).
+#    full copy's link utilisation = bytes carried / (transfer time x 50 MB/s), the transfer
+#    time running from the first to the last byte of the chunk responses. rpd's limit is a
+#    token bucket that lets each granted batch go at loopback speed, so a third pair of fresh
+#    hosts runs without it, behind a proxy that carries at most 50 MB/s (a link that slow).
 # 4. restic (format 2, compression auto): FULL = backup of V1 into repo-a + copy into repo-b,
 #    INCREMENTAL = backup of V2 + copy; bytes moved = growth of repo-b. borg (repokey,
 #    zstd,1): FULL = create V1 in repo-a + rsync of repo-a to repo-b, INCREMENTAL = create V2
@@ -29,7 +32,7 @@
 #
 #   bench/replicate.sh [size_MiB]        (default 2048)
 #   env: REPLICATE_SEED (1), REPLICATE_BANDWIDTH (50, MB/s),
-#        REPLICATE_PERF=DIR (perf record -a -g of each timed rpd step: DIR/{main,bandwidth}/
+#        REPLICATE_PERF=DIR (perf record -a -g of each timed rpd step: DIR/{main,bandwidth,shaped}/
 #        <point>.data, with the pids of A and B in DIR/.../hosts.pid),
 #        REPLICATE_KEEP=1 (keep the work directory), RPD_BIN, RPCTL_BIN
 set -euo pipefail
@@ -77,9 +80,10 @@ warm() { find "$@" -type f -exec cat {} + >/dev/null; }         # into the page 
 sha() { $PY -c 'import sys; sys.path.insert(0, sys.argv[1]); import capture_rpd as c; print(c.sha256_file(sys.argv[2]))' "$ROOT/bench" "$1"; }
 # rsync_stat LOG FIELD: a number of rsync --stats ("Total bytes sent", "Literal data")
 rsync_stat() { sed -n "s/^$2: \([0-9,]*\).*/\1/p" "$1" | tr -d ,; }
-PERF_MAIN=() PERF_BW=()
+PERF_MAIN=() PERF_BW=() PERF_SH=()
 if [ -n "${REPLICATE_PERF:-}" ]; then
   PERF_MAIN=(--perf "$REPLICATE_PERF/main") PERF_BW=(--perf "$REPLICATE_PERF/bandwidth")
+  PERF_SH=(--perf "$REPLICATE_PERF/shaped")
 fi
 
 # ---------------------------------------------------------------- 1. images
@@ -106,6 +110,12 @@ $PY "$ROOT/bench/replicate_rpd.py" --mode bandwidth --bandwidth "$BW" \
   --work "$WORK/hosts" --rpd "$RPD" --rpctl "$RPCTL" --v1 "$V1" --pids "$WORK/pids" \
   --out "$WORK/rpd_bw.json" "${PERF_BW[@]}" || { say "rpd bandwidth part failed"; exit 1; }
 rm -rf "$WORK/hosts/bandwidth"
+sync
+say "rpd: no limit in rpd, the link shaped to $BW MB/s by the proxy"
+$PY "$ROOT/bench/replicate_rpd.py" --mode shaped --bandwidth "$BW" \
+  --work "$WORK/hosts" --rpd "$RPD" --rpctl "$RPCTL" --v1 "$V1" --pids "$WORK/pids" \
+  --out "$WORK/rpd_shaped.json" "${PERF_SH[@]}" || { say "rpd shaped-link part failed"; exit 1; }
+rm -rf "$WORK/hosts/shaped"
 sync
 LOAD2=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -173,6 +183,7 @@ def verdict(ok):
     return "met" if ok else "NOT met"
 rpd = json.load(open(os.path.join(W, "rpd.json")))
 bw = json.load(open(os.path.join(W, "rpd_bw.json")))
+sh = json.load(open(os.path.join(W, "rpd_shaped.json")))
 changed, size = int(E["CHANGED"]), int(E["SIZE_MIB"]) << 20
 F, I = rpd["full"], rpd["incremental"]
 rs_f, rs_i = t("restic_full_backup", "restic_full_copy"), t("restic_incr_backup", "restic_incr_copy")
@@ -182,8 +193,8 @@ print("Image: %d MiB; change: %s in %d writes of 64 KiB (%.2f %%)" % (
     size >> 20, mb(changed), changed // 65536, 100.0 * changed / size))
 print("Source upload into eastus on A (rpctl disk import, not part of the figures): %.1f s; "
       "change through A's data plane: %.1f s" % (rpd["upload_s"], rpd["change"]["wall_s"]))
-print("Load average (1/5/15 min) at start, after rpd, after rpd at %s MB/s, after restic, after "
-      "borg: %s | %s | %s | %s | %s" % (E["BW"], E["LOAD0"], E["LOAD1"], E["LOAD2"], E["LOAD3"],
+print("Load average (1/5/15 min) at start, after rpd, after rpd at %s MB/s (both runs), after "
+      "restic, after borg: %s | %s | %s | %s | %s" % (E["BW"], E["LOAD0"], E["LOAD1"], E["LOAD2"], E["LOAD3"],
                                        E["LOAD4"]))
 print()
 print("| tool | full (s) | full: moved | incremental (s) | incremental: moved |")
@@ -212,6 +223,9 @@ def split(x):
 print("Split of the rpd figures. Full: %s. Incremental: %s." % (split(F), split(I)))
 print("With copy_bandwidth = %s: full: %.2f s end to end, %s moved, %s." % (
     E["BW"], bw["full"]["wall_s"], mb(bw["full"]["moved_bytes"]), split(bw["full"])))
+print("Without a limit in rpd, on a link shaped to %s MB/s by the proxy: full: %.2f s end to end, "
+      "%s moved, %s." % (E["BW"], sh["full"]["wall_s"], mb(sh["full"]["moved_bytes"]),
+                         split(sh["full"])))
 print("restic: full = backup %.2f s + copy %.2f s; incremental = backup %.2f s + copy %.2f s." % (
     t("restic_full_backup")[0], t("restic_full_copy")[0], t("restic_incr_backup")[0],
     t("restic_incr_copy")[0]))
@@ -234,9 +248,14 @@ print("| incremental >= 20x faster than restic backup + copy | %.1fx (borg creat
     b, bg_i[0] / I["wall_s"], rs_i[1] / (I["a_cpu_s"] + I["b_cpu_s"]), verdict(b >= 20)))
 print("| incremental moves <= 3x the changed bytes | %s = %.2fx of %s | %s |" % (
     mb(I["moved_bytes"]), c, mb(changed), verdict(c <= 3)))
-print("| link >= 90 %% busy at %s MB/s | %.1f %% (%s in %.2f s of chunk transfer; full point %.2f s end to end) | %s |" % (
+print("| link >= 90 %% busy at %s MB/s (copy_bandwidth) | %.1f %% (%s in %.2f s of chunk transfer; full point %.2f s end to end) | %s |" % (
     E["BW"], 100 * u, mb(B.get("transfer_bytes", 0)), B.get("transfer_s", 0), B["wall_s"],
     verdict(u >= 0.9)))
+S = sh["full"]
+us = S.get("utilisation", 0.0)
+print("| (same, the link itself shaped to %s MB/s, no limit in rpd) | %.1f %% (%s in %.2f s; full point %.2f s end to end) | %s |" % (
+    E["BW"], 100 * us, mb(S.get("transfer_bytes", 0)), S.get("transfer_s", 0), S["wall_s"],
+    verdict(us >= 0.9)))
 print("| restored in westus, SHA-256 = V2 | %s | %s |" % (
     "yes" if rpd["verify"]["sha256_ok"] else "NO", verdict(rpd["verify"]["sha256_ok"])))
 print()

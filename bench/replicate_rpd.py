@@ -21,6 +21,10 @@ time running from the first to the last byte of the responses that carry chunks 
 64 KiB or more: the manifest, then the chunk batches; the capture on A before them and the
 hold release after them move only small JSON answers).
 
+--mode shaped: the same on fresh hosts without copy_bandwidth, the proxy carrying at most N
+MB/s from A to B (a link that is really that slow, where rpd's limit only averages: it lets a
+granted batch go at loopback speed).
+
 Writes a JSON document of the figures to --out; the rpd process ids go to --pids while they
 run (replicate.sh's cleanup kills exactly those)."""
 import argparse
@@ -59,14 +63,19 @@ def log(*a):
 
 # ---------------------------------------------------------------- the link
 class Link:
-    """A TCP proxy in front of host A. Counts the bytes each way and keeps a timeline of the
-    responses (A -> B bursts between two requests on one connection): (connection, time of
-    the first byte, time of the last byte, bytes, time of the last byte of the request)."""
+    """A TCP proxy in front of host A, optionally shaping A -> B to a rate (a link of that
+    bandwidth). Counts the bytes each way and keeps a timeline of the responses (A -> B
+    bursts between two requests on one connection): [connection, time of the first byte,
+    time of the last byte, bytes, time of the last byte of the request before it]; shaped,
+    a byte's time is when it leaves the link."""
 
     BUF = 256 << 10
+    SLICE = 64 << 10
 
-    def __init__(self, target_port):
+    def __init__(self, target_port, rate=None):
         self.target = ("127.0.0.1", target_port)
+        self.rate = rate       # bytes per second A -> B, or None (loopback speed)
+        self.link_free = 0.0   # shaped: when the link has sent everything handed to it
         self.lsock = socket.socket()
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(("127.0.0.1", 0))
@@ -76,7 +85,7 @@ class Link:
         self.down = 0          # A -> B (the chunks B pulls)
         self.up = 0
         self.connections = 0
-        self.responses = []    # closed bursts: [conn, t_first, t_last, bytes]
+        self.responses = []    # closed bursts: [conn, t_first, t_last, bytes, t_request]
         self.open = {}         # conn -> the burst being received
         self.req_t = {}        # conn -> time of the last byte B sent on it
         self.stopping = False
@@ -126,31 +135,49 @@ class Link:
                 k = 0
             if not k:
                 break
-            now = time.monotonic()
-            with self.lock:
-                if down:
-                    self.down += k
-                    b = self.open.get(n)
-                    if b is None:
-                        self.open[n] = [n, now, now, k, self.req_t.get(n, now)]
-                    else:
-                        b[2] = now
-                        b[3] += k
-                else:
-                    self.up += k
-                    self.req_t[n] = now
-                    b = self.open.pop(n, None)   # a new request: the response before it ended
-                    if b is not None:
-                        self.responses.append(b)
-            try:
-                dst.sendall(mv[:k])
-            except OSError:
+            # shaped: every 64 KiB leaves A -> B only when the link (one for all connections)
+            # has carried what came before it at the rate
+            for o in range(0, k, self.SLICE if down and self.rate else k):
+                piece = mv[o:min(k, o + self.SLICE) if down and self.rate else k]
+                if down and self.rate:
+                    with self.lock:
+                        now = time.monotonic()
+                        start = max(now, self.link_free)
+                        self.link_free = start + len(piece) / self.rate
+                        due = self.link_free
+                    if due > now:
+                        time.sleep(due - now)
+                self._count(n, down, len(piece))
+                try:
+                    dst.sendall(piece)
+                except OSError:
+                    k = 0
+                    break
+            if not k:
                 break
         for x in (src, dst):
             try:
                 x.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def _count(self, n, down, k):
+        now = time.monotonic()
+        with self.lock:
+            if down:
+                self.down += k
+                b = self.open.get(n)
+                if b is None:
+                    self.open[n] = [n, now, now, k, self.req_t.get(n, now)]
+                else:
+                    b[2] = now
+                    b[3] += k
+            else:
+                self.up += k
+                self.req_t[n] = now
+                b = self.open.pop(n, None)   # a new request: the response before it ended
+                if b is not None:
+                    self.responses.append(b)
 
     def mark(self):
         with self.lock:
@@ -297,7 +324,7 @@ def arm(kind, name):
 class Pair:
     """Host A (eastus) behind the link proxy, host B (westus) pulling from A through it."""
 
-    def __init__(self, args, tag, b_peer_extra=""):
+    def __init__(self, args, tag, b_peer_extra="", link_rate=None):
         root = os.path.join(args.work, tag)
         os.makedirs(root)
         key = os.path.join(root, "pair.key")
@@ -307,7 +334,7 @@ class Pair:
         pa, pb = free_port(), free_port()
         write_conf(da, "eastus", "East US", "westus", "https://127.0.0.1:%d" % pb, key)
         self.a = Host(args.rpd, da, pa, args.pids).start(args.log_level)
-        self.link = Link(pa)
+        self.link = Link(pa, link_rate)
         for d, f in SHARED:
             os.makedirs(os.path.join(db, d), mode=0o700, exist_ok=True)
             shutil.copy2(os.path.join(da, d, f), os.path.join(db, d, f))
@@ -512,7 +539,7 @@ def verify(args, p, drp_id):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", choices=("main", "bandwidth"), required=True)
+    ap.add_argument("--mode", choices=("main", "bandwidth", "shaped"), required=True)
     ap.add_argument("--work", required=True, help="a directory for the hosts' data")
     ap.add_argument("--rpd", required=True)
     ap.add_argument("--rpctl", required=True)
@@ -520,7 +547,7 @@ def main():
     ap.add_argument("--v2")
     ap.add_argument("--changes")
     ap.add_argument("--v2-sha256")
-    ap.add_argument("--bandwidth", type=int, default=50, help="MB/s, --mode bandwidth")
+    ap.add_argument("--bandwidth", type=int, default=50, help="MB/s, --mode bandwidth/shaped")
     ap.add_argument("--log-level", default="info")
     ap.add_argument("--pids", required=True)
     ap.add_argument("--perf", help="a directory for perf record -a -g of each timed step")
@@ -546,7 +573,12 @@ def main():
         finally:
             p.stop()
     else:
-        p = Pair(args, "bandwidth", "copy_bandwidth = %d\n" % args.bandwidth)
+        # bandwidth: rpd's own limit (copy_bandwidth in B's [peer eastus]), loopback link;
+        # shaped: no limit in rpd, the proxy carries at most the rate (a link that slow)
+        if args.mode == "bandwidth":
+            p = Pair(args, "bandwidth", "copy_bandwidth = %d\n" % args.bandwidth)
+        else:
+            p = Pair(args, "shaped", link_rate=args.bandwidth * 1e6)
         try:
             src = setup_source(args, p)
             out["upload_s"] = src["upload_s"]
@@ -555,8 +587,8 @@ def main():
             if "transfer_s" in full:
                 full["utilisation"] = full["transfer_bytes"] / (
                     full["transfer_s"] * args.bandwidth * 1e6)
-                log("bandwidth %d MB/s: %d bytes in %.2f s of transfer: %.1f %% of the link" % (
-                    args.bandwidth, full["transfer_bytes"], full["transfer_s"],
+                log("%s %d MB/s: %d bytes in %.2f s of transfer: %.1f %% of the link" % (
+                    args.mode, args.bandwidth, full["transfer_bytes"], full["transfer_s"],
                     100 * full["utilisation"]))
             out["bandwidth_mb_s"] = args.bandwidth
         except Exception:
