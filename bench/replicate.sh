@@ -16,7 +16,7 @@
 #    V2's (read through a Read SAS).
 # 3. rpd again on fresh hosts with `copy_bandwidth = 50` (MB/s) in B's [peer eastus]: the
 #    full copy's link utilisation = bytes carried / (transfer time x 50 MB/s), the transfer
-#    time running from the first to the last byte of the chunk responses. rpd's limit is a
+#    time running from the first byte of the copy's manifest to the last byte of its chunks. rpd's limit is a
 #    token bucket that lets each granted batch go at loopback speed, so a third pair of fresh
 #    hosts runs without it, behind a proxy that carries at most 50 MB/s (a link that slow).
 # 4. restic (format 2, compression auto): FULL = backup of V1 into repo-a + copy into repo-b,
@@ -212,10 +212,10 @@ print("| borg %s create + rsync --whole-file | %.2f (CPU %.1f) | %s | %.2f (CPU 
     E["BORG_VERSION"], wf[0], wf[1], mb(int(E["BFW_SENT"])), wi[0], wi[1], mb(int(E["BIW_SENT"]))))
 print()
 def split(x):
-    return ("captured on A (point Succeeded) at %.2f s; chunk responses on the link from %.2f s "
-            "to %.2f s (%.1f MB/s); of that time the link carried chunks %.2f s, A prepared "
-            "responses (requests outstanding, no byte flowing) %.2f s, B stored what it had "
-            "received (no request outstanding) %.2f s" % (
+    return ("captured on A (point Succeeded) at %.2f s; copy responses (manifest, chunks) on the "
+            "link from %.2f s to %.2f s (%.1f MB/s); of that time the link carried chunks %.2f s, A prepared "
+            "responses (requests outstanding, no byte flowing) %.2f s, no request was outstanding "
+            "(B storing what it had received, or waiting for its limiter) %.2f s" % (
                 x["captured_s"], x.get("transfer_first_s", -1), x.get("transfer_last_s", -1),
                 x.get("transfer_bytes", 0) / 1e6 / max(x.get("transfer_s", 0), 1e-9),
                 x.get("link_active_s", -1), x.get("a_preparing_s", -1),

@@ -17,9 +17,9 @@ a disk, read through a Read SAS, and its SHA-256 compared with V2's.
 
 --mode bandwidth: fresh hosts, B's [peer eastus] section with `copy_bandwidth = N` (MB/s);
 the same FULL point; link utilisation = bytes carried / (transfer time x N MB/s), the transfer
-time running from the first to the last byte of the responses that carry chunks (responses of
-64 KiB or more: the manifest, then the chunk batches; the capture on A before them and the
-hold release after them move only small JSON answers).
+time running from the first byte of the copy's first response (the manifest, on one of the
+connections that then carry the chunk batches) to the last byte of its last chunk response;
+the capture on A before and the hold release after move only small JSON answers.
 
 --mode shaped: the same on fresh hosts without copy_bandwidth, the proxy carrying at most N
 MB/s from A to B (a link that is really that slow, where rpd's limit only averages: it lets a
@@ -54,7 +54,8 @@ RP_API = "2023-03-01"
 SHARED = [("tls", "ca.pem"), ("tls", "ca.key"), ("auth", "signing.key"), ("auth", "tenant"),
           ("auth", "sas.key"), ("auth", "chunk-id.key")]
 POLL_S = 0.05
-BIG_RESPONSE = 64 << 10   # a response this large carries the manifest or chunks
+BIG_RESPONSE = 64 << 10       # a response this large carries chunks (or a large manifest)
+MIN_COPY_RESPONSE = 4 << 10   # on a copy connection: larger than its TLS handshake
 
 
 def log(*a):
@@ -461,13 +462,17 @@ def timed_point(p, name, src_img, perf_dir=None):
            "b_stored_bytes": chunks_bytes(p.b, "westus") - stored0, "drp_id": drp,
            "status": r.status_code}
     bursts = p.link.bursts_since(m0["t"])
-    big = [x for x in bursts if x[3] >= BIG_RESPONSE]
+    # the copy's connections carry chunks; on them, after each one's TLS handshake (about
+    # 1.3 KB from A), the manifest comes first (one 40-byte entry per stored chunk), then the
+    # chunk batches. Small JSON calls (hold.get, release) use connections of their own.
+    copy_conns = {x[0] for x in bursts if x[3] >= BIG_RESPONSE}
+    big = [x for x in bursts if x[0] in copy_conns and x[3] >= MIN_COPY_RESPONSE]
     res["timeline"] = [[x[0], round(x[1] - t0, 4), round(x[2] - t0, 4), x[3], round(x[4] - t0, 4)]
                        for x in bursts]
     res["responses"] = len(bursts)
     res["big_responses"] = len(big)
     if big:
-        first, last = big[0][1], max(x[2] for x in big)
+        first, last = min(x[1] for x in big), max(x[2] for x in big)
         res["transfer_first_s"] = first - t0
         res["transfer_last_s"] = last - t0
         res["transfer_s"] = last - first
@@ -477,12 +482,12 @@ def timed_point(p, name, src_img, perf_dir=None):
         res["link_active_s"] = union([(x[1], x[2]) for x in big])
         # how long a chunk request was outstanding (B waits for A, or for the link), and so
         # how long none was: B stores the batch it received (verify, compress, encrypt, write,
-        # flush) before it asks for the next one
+        # flush) before it asks for the next one, or waits for its bandwidth limiter
         outstanding = union([(x[4], x[2]) for x in big])
         res["requests_outstanding_s"] = outstanding
         res["a_preparing_s"] = outstanding - res["link_active_s"]
         res["b_between_batches_s"] = max(x[2] for x in big) - min(x[4] for x in big) - outstanding
-    log("%s: %.2f s end to end (captured at %.2f s; chunk transfer %.2f-%.2f s, link carrying "
+    log("%s: %.2f s end to end (captured at %.2f s; copy responses %.2f-%.2f s, link carrying "
         "chunks %.2f s of it, A preparing %.2f s, B between batches %.2f s), %d bytes A->B, %d B->A; CPU A %.2f s, B %.2f s, driver %.2f s" % (
             name, wall, t_prov or -1, res.get("transfer_first_s", -1),
             res.get("transfer_last_s", -1), res.get("link_active_s", -1),
