@@ -183,7 +183,7 @@ class Link:
     def mark(self):
         with self.lock:
             return {"down": self.down, "up": self.up, "n_responses": len(self.responses),
-                    "t": time.monotonic()}
+                    "connections": self.connections, "t": time.monotonic()}
 
     def bursts_since(self, t0):
         """Every response (closed or still open) whose first byte came after @t0."""
@@ -457,6 +457,7 @@ def timed_point(p, name, src_img, perf_dir=None):
     drp = props["instanceView"]["diskRestorePoints"][0]["id"]
     res = {"wall_s": wall, "put_s": t_put, "captured_s": t_prov, "polls": polls,
            "moved_bytes": m1["down"] - m0["down"], "up_bytes": m1["up"] - m0["up"],
+           "connections": m1["connections"] - m0["connections"],
            "a_cpu_s": ca1 - ca0, "b_cpu_s": cb1 - cb0,
            "driver_cpu_s": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
            "b_stored_bytes": chunks_bytes(p.b, "westus") - stored0, "drp_id": drp,
