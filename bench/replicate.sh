@@ -219,7 +219,8 @@ def split(x):
                 x["captured_s"], x.get("transfer_first_s", -1), x.get("transfer_last_s", -1),
                 x.get("transfer_bytes", 0) / 1e6 / max(x.get("transfer_s", 0), 1e-9),
                 x.get("link_active_s", -1), x.get("a_preparing_s", -1),
-                x.get("b_between_batches_s", -1)))
+                x.get("b_between_batches_s", -1))) + (
+            "; B opened %d TLS connections to A for the point" % x["connections"])
 print("Split of the rpd figures. Full: %s. Incremental: %s." % (split(F), split(I)))
 print("With copy_bandwidth = %s: full: %.2f s end to end, %s moved, %s." % (
     E["BW"], bw["full"]["wall_s"], mb(bw["full"]["moved_bytes"]), split(bw["full"])))
