@@ -54,9 +54,14 @@ done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rpd-bench-replicate.XXXXXX")
 cleanup() {
-  # only the rpd processes this run started (their ids are in $WORK/pids)
+  # only the rpd processes this run started (their ids are in $WORK/pids) and still running
+  # our private copy of rpd: an id may have been reused since
   if [ -f "$WORK/pids" ]; then
-    while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$WORK/pids"
+    while read -r pid; do
+      if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$WORK/bin/rpd" ]; then
+        kill "$pid" 2>/dev/null || true
+      fi
+    done <"$WORK/pids"
   fi
   if [ "${REPLICATE_KEEP:-0}" = 1 ]; then echo "replicate.sh: kept $WORK" >&2; else rm -rf "$WORK"; fi
 }

@@ -26,7 +26,7 @@ MB/s from A to B (a link that is really that slow, where rpd's limit only averag
 granted batch go at loopback speed).
 
 Writes a JSON document of the figures to --out; the rpd process ids go to --pids while they
-run (replicate.sh's cleanup kills exactly those)."""
+run (replicate.sh's cleanup kills those that still run its copy of rpd)."""
 import argparse
 import hashlib
 import json
