@@ -8,7 +8,7 @@ PKGS=(
   libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev libssl-dev libzstd-dev
   libcurl4-openssl-dev libcmocka-dev
   python3-pytest python3-requests python3-azure
-  curl openssl wrk nginx-light hyperfine bc restic borgbackup
+  curl openssl wrk nginx-light hyperfine bc restic borgbackup rsync
 )
 
 missing=()
