@@ -389,7 +389,10 @@ void rp_h_peer_chunks(rp_arm_req *r)
                 return;
         }
 #endif
-        k = rp_peer_encode_chunks(reg->store, (const uint8_t(*)[32])ids, n, &out, &out_len);
+        const char *accept = rp_http_header(r->http, RP_PEER_HDR_ACCEPT);
+        uint32_t flags = accept && strstr(accept, "zstd") ? RP_PEER_STREAM_ZSTD : 0;
+        k = rp_peer_encode_chunks_flags(reg->store, (const uint8_t(*)[32])ids, n, flags, &out,
+                                        &out_len);
         rp_free(ids);
         if (k < 0) {
                 peer_reply_error(r, p, RP_EC_INTERNAL, NULL);
@@ -415,7 +418,8 @@ void rp_h_peer_source(rp_arm_req *r)
         } else if (k == -EREMOTE) {
                 peer_reply_error(r, p, rep.ec, rep.message);
         } else if (k == -EBADMSG) {
-                peer_reply_error(r, p, RP_EC_PEER_BAD_REQUEST, err ? err : "A JSON object is needed.");
+                peer_reply_error(r, p, RP_EC_PEER_BAD_REQUEST,
+                                 err ? err : "A JSON object is needed.");
                 return;
         } else {
                 log_warning_errno(k, "peer source operation '%s' failed", r->cap[0]);

@@ -220,6 +220,10 @@ static int req_setup(http_peer *hp, http_req *q, const char *method, const char 
             (body &&
              add_header(&q->headers, "Content-Type", q->ctype ? q->ctype : RP_PEER_CT_IDS) < 0))
                 return -ENOMEM;
+        /* chunks may come zstd-compressed (CHUNK_ZSTD records): fewer bytes on the link */
+        if (strcmp(endpoint, RP_PEER_PATH_CHUNKS) == 0 &&
+            add_header(&q->headers, RP_PEER_HDR_ACCEPT, "zstd") < 0)
+                return -ENOMEM;
         struct curl_slist *n = curl_slist_append(q->headers, "Expect:"); /* no 100-continue */
         if (!n)
                 return -ENOMEM;

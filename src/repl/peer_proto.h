@@ -36,10 +36,13 @@
 
 /** Chunk stream record types (the first byte of a record). Numbers are never reused. */
 enum rp_peer_record_type {
-        RP_PEER_RECORD_CHUNK = 0x01,   /**< id, u32 length, plaintext */
-        RP_PEER_RECORD_MISSING = 0x02, /**< id, u32 reason (enum rp_peer_missing) */
-        RP_PEER_RECORD_END = 0xff,     /**< u32 record count, SHA-256 of all bytes before it */
-        _RP_PEER_RECORD_MAX,           /**< one past the largest type byte */
+        RP_PEER_RECORD_CHUNK = 0x01,      /**< id, u32 length, plaintext */
+        RP_PEER_RECORD_MISSING = 0x02,    /**< id, u32 reason (enum rp_peer_missing) */
+        RP_PEER_RECORD_CHUNK_ZSTD = 0x03, /**< id, u32 plaintext length, u32 frame length, a
+                                               zstd frame of the plaintext (only in a stream
+                                               with RP_PEER_STREAM_ZSTD) */
+        RP_PEER_RECORD_END = 0xff,        /**< u32 record count, SHA-256 of all bytes before it */
+        _RP_PEER_RECORD_MAX,              /**< one past the largest type byte */
         _RP_PEER_RECORD_INVALID = -EINVAL,
 };
 
@@ -50,6 +53,14 @@ enum rp_peer_missing {
         _RP_PEER_MISSING_MAX,
         _RP_PEER_MISSING_INVALID = -EINVAL,
 };
+
+/** Chunk stream header flag: CHUNK_ZSTD records may occur. A target asks for it with the
+ *  request header RP_PEER_HDR_ACCEPT = "zstd"; a source without it never sets it. */
+#define RP_PEER_STREAM_ZSTD 0x1u
+/** Request header: the stream encodings the target accepts ("zstd"). */
+#define RP_PEER_HDR_ACCEPT "x-rpd-accept-encoding"
+/** Size of a CHUNK_ZSTD record without its frame: type, id, plaintext length, frame length. */
+#define RP_PEER_CHUNK_ZSTD_RECORD_HEADER 41u
 
 /** Size of a CHUNK record without its data: type, id, length. */
 #define RP_PEER_CHUNK_RECORD_HEADER 37u
@@ -95,6 +106,8 @@ int rp_peer_decode_ids(const void *data, size_t len, uint8_t (**ret_ids)[32], si
  */
 typedef struct rp_peer_chunk_writer {
         rp_buf buf;       /**< the stream so far; owned */
+        uint8_t *zbuf;    /**< compression scratch (streams with RP_PEER_STREAM_ZSTD) */
+        void *zctx;       /**< the zstd compression context, or NULL */
         uint32_t records; /**< CHUNK and MISSING records appended */
         int error;        /**< sticky: the first failure, or 0 */
         bool ended;       /**< the END record is written */
@@ -102,6 +115,9 @@ typedef struct rp_peer_chunk_writer {
 
 /** Start a stream (writes the header). Check @c w->error (or the return of end). */
 void rp_peer_chunk_writer_init(rp_peer_chunk_writer *w);
+/** Start a stream with header @p flags (0 or RP_PEER_STREAM_ZSTD: chunks that compress are
+ *  written as CHUNK_ZSTD records, zstd level 1). */
+void rp_peer_chunk_writer_init_flags(rp_peer_chunk_writer *w, uint32_t flags);
 /** Append a CHUNK record. @p len 1..RP_CHUNK_SIZE. Failures stick in w->error. */
 void rp_peer_chunk_writer_add(rp_peer_chunk_writer *w, const uint8_t id[32], const void *plain,
                               size_t len);
@@ -129,6 +145,9 @@ void rp_peer_chunk_writer_done(rp_peer_chunk_writer *w);
  */
 int rp_peer_encode_chunks(rp_store *store, const uint8_t (*ids)[32], size_t n, uint8_t **ret_data,
                           size_t *ret_len);
+/** rp_peer_encode_chunks() with stream @p flags (RP_PEER_STREAM_ZSTD). */
+int rp_peer_encode_chunks_flags(rp_store *store, const uint8_t (*ids)[32], size_t n, uint32_t flags,
+                                uint8_t **ret_data, size_t *ret_len);
 
 /**
  * Decode a chunk stream strictly and completely before calling anything: magic, version,

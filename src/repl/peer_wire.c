@@ -13,6 +13,9 @@
  *   header    "RPPEERCH", u32 1, u32 0
  *   CHUNK     u8 0x01, id[32], u32 len (512..RP_CHUNK_SIZE, multiple of 512), len bytes
  *   MISSING   u8 0x02, id[32], u32 reason (1 not found, 2 unreadable at the source)
+ *   CHUNK_ZSTD u8 0x03, id[32], u32 plaintext len (as CHUNK), u32 frame len (1..plaintext len
+ *             - 1), a zstd frame whose content size is the plaintext len; only in a stream
+ *             whose header flags have RP_PEER_STREAM_ZSTD (the target asked for it)
  *   END       u8 0xff, u32 count of CHUNK + MISSING records, SHA-256 of every byte before END
  *
  * The decoder validates the whole stream (structure, END, checksum) before it calls back once,
@@ -26,6 +29,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <string.h>
+#include <zstd.h>
 
 #include "json/json.h"
 #include "store/manifest.h"
@@ -67,23 +71,34 @@ static bool id_zero(const uint8_t id[32])
         return memcmp(id, zero, 32) == 0;
 }
 
-static void header_fill(uint8_t h[RP_PEER_WIRE_HEADER_SIZE], const char *magic)
+static void header_fill_flags(uint8_t h[RP_PEER_WIRE_HEADER_SIZE], const char *magic,
+                              uint32_t flags)
 {
         memcpy(h, magic, 8);
         put_u32(h + 8, RP_PEER_WIRE_VERSION);
-        put_u32(h + 12, 0);
+        put_u32(h + 12, flags);
 }
 
-/* Check the common header. */
-static int header_check(const uint8_t *p, size_t len, const char *magic)
+static void header_fill(uint8_t h[RP_PEER_WIRE_HEADER_SIZE], const char *magic)
+{
+        header_fill_flags(h, magic, 0);
+}
+
+/* Check the common header; flags outside @p allowed are refused. */
+static int header_check_flags(const uint8_t *p, size_t len, const char *magic, uint32_t allowed)
 {
         if (len < RP_PEER_WIRE_HEADER_SIZE || memcmp(p, magic, 8) != 0)
                 return -EBADMSG;
         if (get_u32(p + 8) != RP_PEER_WIRE_VERSION)
                 return -EPROTONOSUPPORT;
-        if (get_u32(p + 12) != 0)
+        if (get_u32(p + 12) & ~allowed)
                 return -EBADMSG;
         return 0;
+}
+
+static int header_check(const uint8_t *p, size_t len, const char *magic)
+{
+        return header_check_flags(p, len, magic, 0);
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -181,13 +196,30 @@ static bool reason_ok(uint32_t r)
         return r >= RP_PEER_MISSING_NOT_FOUND && r < _RP_PEER_MISSING_MAX;
 }
 
-void rp_peer_chunk_writer_init(rp_peer_chunk_writer *w)
+void rp_peer_chunk_writer_init_flags(rp_peer_chunk_writer *w, uint32_t flags)
 {
         *w = (rp_peer_chunk_writer){};
         rp_buf_init(&w->buf, RP_PEER_MAX_CHUNKS_BODY);
+        if (flags & ~RP_PEER_STREAM_ZSTD) {
+                w->error = -EINVAL;
+                return;
+        }
+        if (flags & RP_PEER_STREAM_ZSTD) {
+                w->zbuf = rp_malloc(ZSTD_compressBound(RP_CHUNK_SIZE));
+                w->zctx = ZSTD_createCCtx();
+                if (!w->zbuf || !w->zctx) {
+                        w->error = -ENOMEM;
+                        return;
+                }
+        }
         uint8_t h[RP_PEER_WIRE_HEADER_SIZE];
-        header_fill(h, RP_PEER_CHUNKS_MAGIC);
+        header_fill_flags(h, RP_PEER_CHUNKS_MAGIC, flags);
         w->error = rp_buf_append(&w->buf, h, sizeof h);
+}
+
+void rp_peer_chunk_writer_init(rp_peer_chunk_writer *w)
+{
+        rp_peer_chunk_writer_init_flags(w, 0);
 }
 
 static bool writer_can_add(rp_peer_chunk_writer *w)
@@ -214,14 +246,34 @@ void rp_peer_chunk_writer_add(rp_peer_chunk_writer *w, const uint8_t id[32], con
                 w->error = -EINVAL;
                 return;
         }
-        uint8_t h[RP_PEER_CHUNK_RECORD_HEADER];
-        h[0] = RP_PEER_RECORD_CHUNK;
-        memcpy(h + 1, id, 32);
-        put_u32(h + 33, (uint32_t)len);
         size_t before = w->buf.len;
-        int r = rp_buf_append(&w->buf, h, sizeof h);
-        if (r >= 0)
-                r = rp_buf_append(&w->buf, plain, len);
+        int r;
+        size_t z = 0;
+        if (w->zctx) {
+                /* zstd level 1, as the store; kept only when it saves at least a sector */
+                z = ZSTD_compressCCtx(w->zctx, w->zbuf, ZSTD_compressBound(RP_CHUNK_SIZE), plain,
+                                      len, 1);
+                if (ZSTD_isError(z) || z + RP_SECTOR_SIZE > len)
+                        z = 0;
+        }
+        if (z > 0) {
+                uint8_t h[RP_PEER_CHUNK_ZSTD_RECORD_HEADER];
+                h[0] = RP_PEER_RECORD_CHUNK_ZSTD;
+                memcpy(h + 1, id, 32);
+                put_u32(h + 33, (uint32_t)len);
+                put_u32(h + 37, (uint32_t)z);
+                r = rp_buf_append(&w->buf, h, sizeof h);
+                if (r >= 0)
+                        r = rp_buf_append(&w->buf, w->zbuf, z);
+        } else {
+                uint8_t h[RP_PEER_CHUNK_RECORD_HEADER];
+                h[0] = RP_PEER_RECORD_CHUNK;
+                memcpy(h + 1, id, 32);
+                put_u32(h + 33, (uint32_t)len);
+                r = rp_buf_append(&w->buf, h, sizeof h);
+                if (r >= 0)
+                        r = rp_buf_append(&w->buf, plain, len);
+        }
         if (r < 0) {
                 w->buf.len = before; /* keep the stream well formed for _done() */
                 w->error = r;
@@ -282,11 +334,20 @@ int rp_peer_chunk_writer_end(rp_peer_chunk_writer *w, uint8_t **ret_data, size_t
 void rp_peer_chunk_writer_done(rp_peer_chunk_writer *w)
 {
         rp_buf_done(&w->buf);
+        w->zbuf = rp_free(w->zbuf);
+        ZSTD_freeCCtx(w->zctx);
+        w->zctx = NULL;
         w->records = 0;
 }
 
 int rp_peer_encode_chunks(rp_store *store, const uint8_t (*ids)[32], size_t n, uint8_t **ret_data,
                           size_t *ret_len)
+{
+        return rp_peer_encode_chunks_flags(store, ids, n, 0, ret_data, ret_len);
+}
+
+int rp_peer_encode_chunks_flags(rp_store *store, const uint8_t (*ids)[32], size_t n, uint32_t flags,
+                                uint8_t **ret_data, size_t *ret_len)
 {
         if (n == 0 || n > RP_PEER_MAX_IDS)
                 return -EINVAL;
@@ -294,7 +355,7 @@ int rp_peer_encode_chunks(rp_store *store, const uint8_t (*ids)[32], size_t n, u
         if (!plain)
                 return -ENOMEM;
         rp_peer_chunk_writer w;
-        rp_peer_chunk_writer_init(&w);
+        rp_peer_chunk_writer_init_flags(&w, flags);
         for (size_t i = 0; i < n && w.error >= 0; i++) {
                 size_t len = 0;
                 int r = rp_store_get(store, ids[i], plain, RP_CHUNK_SIZE, &len);
@@ -317,9 +378,10 @@ int rp_peer_decode_chunks(const void *data, size_t len, size_t max_records,
                           int (*on_missing)(void *ud, const uint8_t id[32], int reason), void *ud)
 {
         const uint8_t *p = data;
-        int r = header_check(p, len, RP_PEER_CHUNKS_MAGIC);
+        int r = header_check_flags(p, len, RP_PEER_CHUNKS_MAGIC, RP_PEER_STREAM_ZSTD);
         if (r < 0)
                 return r;
+        bool zstd = get_u32(p + 12) & RP_PEER_STREAM_ZSTD;
 
         /* Pass 1: structure, counts, END and checksum. */
         size_t off = RP_PEER_WIRE_HEADER_SIZE, count = 0;
@@ -334,6 +396,22 @@ int rp_peer_decode_chunks(const void *data, size_t len, size_t max_records,
                         if (!chunk_len_ok(n) || left - RP_PEER_CHUNK_RECORD_HEADER < n)
                                 return -EBADMSG;
                         off += RP_PEER_CHUNK_RECORD_HEADER + n;
+                        break;
+                }
+                case RP_PEER_RECORD_CHUNK_ZSTD: {
+                        if (!zstd || left < RP_PEER_CHUNK_ZSTD_RECORD_HEADER ||
+                            id_zero(p + off + 1))
+                                return -EBADMSG;
+                        uint32_t n = get_u32(p + off + 33), z = get_u32(p + off + 37);
+                        if (!chunk_len_ok(n) || z == 0 || z >= n ||
+                            left - RP_PEER_CHUNK_ZSTD_RECORD_HEADER < z)
+                                return -EBADMSG;
+                        /* the frame must say it holds exactly the plaintext length */
+                        const uint8_t *f = p + off + RP_PEER_CHUNK_ZSTD_RECORD_HEADER;
+                        if (ZSTD_getFrameContentSize(f, z) != n ||
+                            ZSTD_findFrameCompressedSize(f, z) != z)
+                                return -EBADMSG;
+                        off += RP_PEER_CHUNK_ZSTD_RECORD_HEADER + z;
                         break;
                 }
                 case RP_PEER_RECORD_MISSING:
@@ -361,12 +439,28 @@ int rp_peer_decode_chunks(const void *data, size_t len, size_t max_records,
         if (!end)
                 return -EBADMSG;
 
-        /* Pass 2: deliver. */
+        /* Pass 2: deliver. A frame that does not decompress to its stated length (possible
+         * only from a source that checksummed a bad frame) stops the walk there. */
         off = RP_PEER_WIRE_HEADER_SIZE;
+        _cleanup_free_ uint8_t *plain = NULL;
         for (size_t i = 0; i < count; i++) {
                 const uint8_t *id = p + off + 1;
                 uint32_t v = get_u32(p + off + 33);
-                if (p[off] == RP_PEER_RECORD_CHUNK) {
+                if (p[off] == RP_PEER_RECORD_CHUNK_ZSTD) {
+                        uint32_t z = get_u32(p + off + 37);
+                        if (!plain && !(plain = rp_malloc(RP_CHUNK_SIZE)))
+                                return -ENOMEM;
+                        size_t got = ZSTD_decompress(plain, RP_CHUNK_SIZE,
+                                                     p + off + RP_PEER_CHUNK_ZSTD_RECORD_HEADER, z);
+                        if (ZSTD_isError(got) || got != v)
+                                return -EBADMSG;
+                        if (on_chunk) {
+                                r = on_chunk(ud, id, plain, v);
+                                if (r < 0)
+                                        return r;
+                        }
+                        off += RP_PEER_CHUNK_ZSTD_RECORD_HEADER + z;
+                } else if (p[off] == RP_PEER_RECORD_CHUNK) {
                         if (on_chunk) {
                                 r = on_chunk(ud, id, p + off + RP_PEER_CHUNK_RECORD_HEADER, v);
                                 if (r < 0)

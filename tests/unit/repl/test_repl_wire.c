@@ -2,6 +2,7 @@
  * tests/data/repl/gen_golden.py from docs/PEER-PROTOCOL.md), strict decoding, every corruption
  * of a chunk stream refused without delivering anything, and answers from a real store. */
 #include "repl_test.h"
+#include "util/crypto.h"
 #include "util/fs.h"
 
 #ifndef RP_REPL_TEST_DATA
@@ -242,7 +243,7 @@ static void test_repl_wire__chunks_rules(void **state)
                 int want;
         } cases[] = {
                 { 8, 2, -EPROTONOSUPPORT }, /* version */
-                { 12, 1, -EBADMSG },        /* flags */
+                { 12, 2, -EBADMSG },        /* flags: an unknown bit */
                 { c1 + 33, 0, -EBADMSG },   /* chunk length 0 */
                 { c1 + 33, 511, -EBADMSG }, /* not a multiple of 512 */
                 { m3 + 33, 0, -EBADMSG },   /* missing reason 0 */
@@ -552,6 +553,78 @@ static void test_repl_wire__oom(void **state)
         }
 }
 
+/* Streams with RP_PEER_STREAM_ZSTD: compressible chunks cross as CHUNK_ZSTD, the rest as
+ * CHUNK, and the decoder hands out the same plaintext; the record is refused without the flag,
+ * with a frame that does not hold the stated length, or one no smaller than the plaintext. */
+static void test_repl_wire__zstd_chunks(void **state)
+{
+        (void)state;
+        uint8_t *text = rp_malloc(RP_CHUNK_SIZE), *noise = rp_malloc(RP_CHUNK_SIZE);
+        assert_non_null(text);
+        assert_non_null(noise);
+        pattern(text, RP_CHUNK_SIZE, 0, 'a'); /* compresses to almost nothing */
+        assert_int_equal(rp_random_bytes(noise, RP_CHUNK_SIZE), 0);
+        uint8_t id1[32], id2[32];
+        golden_id(0, id1);
+        golden_id(1, id2);
+        rp_peer_chunk_writer w;
+        rp_peer_chunk_writer_init_flags(&w, RP_PEER_STREAM_ZSTD);
+        rp_peer_chunk_writer_add(&w, id1, text, RP_CHUNK_SIZE);
+        rp_peer_chunk_writer_add(&w, id2, noise, RP_CHUNK_SIZE);
+        uint8_t *b = NULL;
+        size_t len = 0;
+        assert_int_equal(rp_peer_chunk_writer_end(&w, &b, &len), 0);
+        /* the text went compressed, the noise as it is */
+        assert_true(len < RP_CHUNK_SIZE + 4096);
+        assert_int_equal(b[RP_PEER_WIRE_HEADER_SIZE], RP_PEER_RECORD_CHUNK_ZSTD);
+        sink s = {};
+        assert_int_equal(decode(b, len, RP_PEER_MAX_IDS, &s), 2);
+        assert_int_equal(s.chunks, 2);
+        assert_int_equal(s.data_len, 2 * RP_CHUNK_SIZE);
+        assert_memory_equal(s.data, text, RP_CHUNK_SIZE);
+        assert_memory_equal(s.data + RP_CHUNK_SIZE, noise, RP_CHUNK_SIZE);
+        assert_memory_equal(s.ids[0], id1, 32);
+
+        /* without the flag the record is refused */
+        uint8_t *c = rp_malloc(len);
+        assert_non_null(c);
+        memcpy(c, b, len);
+        put32(c + 12, 0);
+        rebuild_end(c, len);
+        assert_int_equal(decode(c, len, RP_PEER_MAX_IDS, &s), -EBADMSG);
+        /* a stated plaintext length the frame does not hold */
+        const size_t r = RP_PEER_WIRE_HEADER_SIZE;
+        memcpy(c, b, len);
+        put32(c + r + 33, RP_CHUNK_SIZE - 512);
+        rebuild_end(c, len);
+        assert_int_equal(decode(c, len, RP_PEER_MAX_IDS, &s), -EBADMSG);
+        /* a frame length of 0, or past the stream */
+        memcpy(c, b, len);
+        put32(c + r + 37, 0);
+        rebuild_end(c, len);
+        assert_int_equal(decode(c, len, RP_PEER_MAX_IDS, &s), -EBADMSG);
+        memcpy(c, b, len);
+        put32(c + r + 37, (uint32_t)len);
+        rebuild_end(c, len);
+        assert_int_equal(decode(c, len, RP_PEER_MAX_IDS, &s), -EBADMSG);
+        /* a corrupted frame byte breaks the END checksum: nothing is delivered */
+        memcpy(c, b, len);
+        c[r + RP_PEER_CHUNK_ZSTD_RECORD_HEADER + 3] ^= 1;
+        assert_int_equal(decode(c, len, RP_PEER_MAX_IDS, &s), -EBADMSG);
+        assert_int_equal(s.chunks, 0);
+        /* unknown writer flags */
+        uint8_t *none = NULL;
+        size_t none_len = 0;
+        rp_peer_chunk_writer_init_flags(&w, 2);
+        assert_int_equal(rp_peer_chunk_writer_end(&w, &none, &none_len), -EINVAL);
+        assert_null(none);
+        sink_done(&s);
+        rp_free(c);
+        rp_free(b);
+        rp_free(text);
+        rp_free(noise);
+}
+
 int main(void)
 {
         rp_json_init();
@@ -568,6 +641,7 @@ int main(void)
                 cmocka_unit_test(test_repl_wire__manifest_envelope_rules),
                 cmocka_unit_test(test_repl_wire__encode_from_store),
                 cmocka_unit_test(test_repl_wire__oom),
+                cmocka_unit_test(test_repl_wire__zstd_chunks),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
