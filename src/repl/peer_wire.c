@@ -15,7 +15,8 @@
  *   MISSING   u8 0x02, id[32], u32 reason (1 not found, 2 unreadable at the source)
  *   CHUNK_ZSTD u8 0x03, id[32], u32 plaintext len (as CHUNK), u32 frame len (1..plaintext len
  *             - 1), a zstd frame whose content size is the plaintext len; only in a stream
- *             whose header flags have RP_PEER_STREAM_ZSTD (the target asked for it)
+ *             whose header flags have RP_PEER_STREAM_ZSTD (the target asked for it); frames
+ *             are decompressed while the stream is validated, so a bad one delivers nothing
  *   END       u8 0xff, u32 count of CHUNK + MISSING records, SHA-256 of every byte before END
  *
  * The decoder validates the whole stream (structure, END, checksum) before it calls back once,
@@ -382,6 +383,8 @@ int rp_peer_decode_chunks(const void *data, size_t len, size_t max_records,
         if (r < 0)
                 return r;
         bool zstd = get_u32(p + 12) & RP_PEER_STREAM_ZSTD;
+        _cleanup_free_ uint8_t *plain = NULL; /* the CHUNK_ZSTD plaintexts, in stream order */
+        size_t plain_len = 0, plain_pos = 0;
 
         /* Pass 1: structure, counts, END and checksum. */
         size_t off = RP_PEER_WIRE_HEADER_SIZE, count = 0;
@@ -411,6 +414,16 @@ int rp_peer_decode_chunks(const void *data, size_t len, size_t max_records,
                         if (ZSTD_getFrameContentSize(f, z) != n ||
                             ZSTD_findFrameCompressedSize(f, z) != z)
                                 return -EBADMSG;
+                        /* decompressed now, so that a bad frame refuses the stream before
+                         * anything is delivered */
+                        uint8_t *grown = rp_realloc(plain, plain_len + n);
+                        if (!grown)
+                                return -ENOMEM;
+                        plain = grown;
+                        size_t got = ZSTD_decompress(plain + plain_len, n, f, z);
+                        if (ZSTD_isError(got) || got != n)
+                                return -EBADMSG;
+                        plain_len += n;
                         off += RP_PEER_CHUNK_ZSTD_RECORD_HEADER + z;
                         break;
                 }
@@ -439,27 +452,19 @@ int rp_peer_decode_chunks(const void *data, size_t len, size_t max_records,
         if (!end)
                 return -EBADMSG;
 
-        /* Pass 2: deliver. A frame that does not decompress to its stated length (possible
-         * only from a source that checksummed a bad frame) stops the walk there. */
+        /* Pass 2: deliver. */
         off = RP_PEER_WIRE_HEADER_SIZE;
-        _cleanup_free_ uint8_t *plain = NULL;
         for (size_t i = 0; i < count; i++) {
                 const uint8_t *id = p + off + 1;
                 uint32_t v = get_u32(p + off + 33);
                 if (p[off] == RP_PEER_RECORD_CHUNK_ZSTD) {
-                        uint32_t z = get_u32(p + off + 37);
-                        if (!plain && !(plain = rp_malloc(RP_CHUNK_SIZE)))
-                                return -ENOMEM;
-                        size_t got = ZSTD_decompress(plain, RP_CHUNK_SIZE,
-                                                     p + off + RP_PEER_CHUNK_ZSTD_RECORD_HEADER, z);
-                        if (ZSTD_isError(got) || got != v)
-                                return -EBADMSG;
                         if (on_chunk) {
-                                r = on_chunk(ud, id, plain, v);
+                                r = on_chunk(ud, id, plain + plain_pos, v);
                                 if (r < 0)
                                         return r;
                         }
-                        off += RP_PEER_CHUNK_ZSTD_RECORD_HEADER + z;
+                        plain_pos += v;
+                        off += RP_PEER_CHUNK_ZSTD_RECORD_HEADER + get_u32(p + off + 37);
                 } else if (p[off] == RP_PEER_RECORD_CHUNK) {
                         if (on_chunk) {
                                 r = on_chunk(ud, id, p + off + RP_PEER_CHUNK_RECORD_HEADER, v);
