@@ -141,7 +141,7 @@ typedef struct rp_peer_http_options {
 /** Default of rp_peer_http_options.connections. */
 #define RP_PEER_HTTP_DEFAULT_CONNECTIONS 4u
 /** Default of rp_peer_http_options.ids_per_request. */
-#define RP_PEER_HTTP_DEFAULT_IDS_PER_REQUEST 16u
+#define RP_PEER_HTTP_DEFAULT_IDS_PER_REQUEST 4u
 /** Default of rp_peer_http_options.connect_timeout_s. */
 #define RP_PEER_HTTP_DEFAULT_CONNECT_TIMEOUT_S 15u
 /** Default of rp_peer_http_options.request_timeout_s. */
