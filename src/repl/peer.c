@@ -89,6 +89,14 @@ int rp_peer_get_chunks(rp_peer *peer, const uint8_t (*ids)[32], size_t n, rp_pee
         return peer->ops->get_chunks(peer, ids, n, on_chunk, ud);
 }
 
+bool rp_peer_wire_bytes(rp_peer *peer, uint64_t *ret)
+{
+        if (!peer || !peer->ops->wire_bytes)
+                return false;
+        *ret = peer->ops->wire_bytes(peer);
+        return true;
+}
+
 const char *rp_peer_last_error(rp_peer *peer)
 {
         return peer && peer->ops->last_error ? peer->ops->last_error(peer) : NULL;

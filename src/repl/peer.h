@@ -67,6 +67,10 @@ typedef struct rp_peer_ops {
         /** A one-line description of the last failure, for reasons; borrowed until the next
          *  call. May be NULL (the table entry), or return NULL. */
         const char *(*last_error)(rp_peer *peer);
+        /** Bytes of chunk answers received so far, as they crossed the link (compressed).
+         *  May be NULL (an in-process peer: nothing crosses). Added within version 1: tables
+         *  without it leave it NULL. */
+        uint64_t (*wire_bytes)(rp_peer *peer);
 } rp_peer_ops;
 
 /**
@@ -102,6 +106,9 @@ int rp_peer_get_manifest(rp_peer *peer, const char *drp_id, uint8_t **ret_data, 
 /** ops->get_chunks. @p n must be 1..RP_PEER_MAX_IDS (peer_proto.h) or -EINVAL. */
 int rp_peer_get_chunks(rp_peer *peer, const uint8_t (*ids)[32], size_t n, rp_peer_chunk_cb on_chunk,
                        void *ud);
+
+/** ops->wire_bytes: bytes of chunk answers received so far; false if the peer cannot say. */
+bool rp_peer_wire_bytes(rp_peer *peer, uint64_t *ret);
 
 /** ops->last_error, or NULL. Borrowed until the next call on the peer. */
 const char *rp_peer_last_error(rp_peer *peer);

@@ -27,6 +27,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <strings.h>
 
 #include "repl/peer.h"
@@ -57,6 +58,7 @@ typedef struct http_peer {
         size_t pool_n;
         pthread_mutex_t lock;
         char last_error[RP_PEER_MAX_ERROR_TEXT];
+        _Atomic uint64_t wire_bytes; /* chunk answer bytes received */
 } http_peer;
 
 typedef struct http_req {
@@ -677,6 +679,7 @@ static int deliver_missing(void *ud, const uint8_t id[32], int reason)
 static int chunks_finish(http_peer *hp, http_req *q, CURLcode res, void *ud)
 {
         chunks_ctx *c = ud;
+        atomic_fetch_add(&hp->wire_bytes, (uint64_t)q->resp.len);
         int r = req_check(hp, q, res, "fetching chunks");
         if (r >= 0) {
                 c->q = q;
@@ -770,12 +773,19 @@ static const char *http_last_error(rp_peer *peer)
         return hp->last_error[0] ? hp->last_error : NULL;
 }
 
+static uint64_t http_wire_bytes(rp_peer *peer)
+{
+        http_peer *hp = rp_peer_impl(peer);
+        return atomic_load(&hp->wire_bytes);
+}
+
 static const rp_peer_ops http_ops = {
         .version = RP_PEER_OPS_VERSION,
         .get_manifest = http_get_manifest,
         .get_chunks = http_get_chunks,
         .free = http_free,
         .last_error = http_last_error,
+        .wire_bytes = http_wire_bytes,
 };
 
 /* Split "https://host[:port][/path]" into base (no trailing slash) and path prefix. */

@@ -674,6 +674,10 @@ static int step_transfer(rp_repl_copy *c)
         c->local_error = 0;
         r = 0;
         bool unfinished = false;
+        /* The limiter paces the link: when the peer can say what crossed (compressed), the
+         * tokens taken for the plaintext and not used go back after the batch. */
+        uint64_t wire0 = 0, wire1 = 0;
+        bool wire = bytes > 0 && c->cfg.limiter && rp_peer_wire_bytes(c->peer, &wire0);
         for (unsigned round = 0; batch_request(c) > 0; round++) {
                 if (round > c->cfg.refetch_rounds) {
                         unfinished = true;
@@ -686,6 +690,8 @@ static int step_transfer(rp_repl_copy *c)
                 /* What is left arrived corrupt (or, against the contract, not at all): ask
                  * again, up to the round cap. */
         }
+        if (wire && rp_peer_wire_bytes(c->peer, &wire1) && wire1 - wire0 < bytes)
+                rp_repl_limiter_give(c->cfg.limiter, bytes - (wire1 - wire0));
         /* Keep what arrived intact, whatever happened to the rest. */
         int rf = rp_store_flush(c->store);
 

@@ -49,6 +49,9 @@ uint64_t rp_repl_limiter_rate(rp_repl_limiter *l);
  */
 int rp_repl_limiter_take(rp_repl_limiter *l, uint64_t bytes, rp_usec_t now, rp_usec_t *ret_wait);
 
+/** Put back @p bytes taken but not used (the bucket stays within its cap). */
+void rp_repl_limiter_give(rp_repl_limiter *l, uint64_t bytes);
+
 /** Take @p bytes, sleeping as long as needed (real clocks). */
 void rp_repl_limiter_take_wait(rp_repl_limiter *l, uint64_t bytes);
 

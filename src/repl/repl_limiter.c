@@ -104,6 +104,17 @@ int rp_repl_limiter_take(rp_repl_limiter *l, uint64_t bytes, rp_usec_t now, rp_u
         return granted;
 }
 
+void rp_repl_limiter_give(rp_repl_limiter *l, uint64_t bytes)
+{
+        pthread_mutex_lock(&l->lock);
+        if (l->rate > 0) {
+                l->tokens += (double)bytes;
+                if (l->tokens > l->cap)
+                        l->tokens = l->cap;
+        }
+        pthread_mutex_unlock(&l->lock);
+}
+
 void rp_repl_limiter_take_wait(rp_repl_limiter *l, uint64_t bytes)
 {
         for (;;) {

@@ -96,6 +96,31 @@ static void test_repl_limiter__accuracy_real_clock(void **state)
 
 /* ------------------------------------------------------------------------- semaphore */
 
+/* Tokens taken for plaintext and not used on the link go back, within the bucket's cap. */
+static void test_repl_limiter__give_back(void **state)
+{
+        (void)state;
+        const rp_usec_t s = RP_USEC_PER_SEC;
+        _cleanup_(rp_repl_limiter_unrefp) rp_repl_limiter *l = rp_repl_limiter_new(1000000);
+        assert_non_null(l);
+        rp_usec_t t = 10 * s, wait = 0;
+        assert_int_equal(rp_repl_limiter_take(l, 400000, t, &wait), 0);
+        t += wait;
+        assert_int_equal(rp_repl_limiter_take(l, 400000, t, &wait), 1);
+        /* 300 kB of those 400 kB did not cross: the next 300 kB pass at once */
+        rp_repl_limiter_give(l, 300000);
+        assert_int_equal(rp_repl_limiter_take(l, 300000, t, &wait), 1);
+        assert_int_equal(rp_repl_limiter_take(l, 1000, t, &wait), 0);
+        /* a give-back never fills the bucket past its cap (here the largest take, 400 kB) */
+        rp_repl_limiter_give(l, 10000000);
+        assert_int_equal(rp_repl_limiter_take(l, 400000, t, &wait), 1);
+        assert_int_equal(rp_repl_limiter_take(l, 1000, t, &wait), 0);
+        /* unlimited: nothing accrues */
+        rp_repl_limiter_set_rate(l, 0);
+        rp_repl_limiter_give(l, 5000);
+        assert_int_equal(rp_repl_limiter_take(l, 1 << 30, t, &wait), 1);
+}
+
 static void test_repl_limiter__sem_basics(void **state)
 {
         _cleanup_(rp_repl_sem_unrefp) rp_repl_sem *s = rp_repl_sem_new(2);
@@ -164,6 +189,7 @@ int main(void)
                 cmocka_unit_test(test_repl_limiter__exact_on_fake_clock),
                 cmocka_unit_test(test_repl_limiter__unlimited_and_rate_change),
                 cmocka_unit_test(test_repl_limiter__accuracy_real_clock),
+                cmocka_unit_test(test_repl_limiter__give_back),
                 cmocka_unit_test(test_repl_limiter__sem_basics),
                 cmocka_unit_test(test_repl_limiter__sem_cap_under_contention),
         };
