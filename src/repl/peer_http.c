@@ -637,24 +637,15 @@ static ssize_t find_id(chunks_ctx *c, const uint8_t id[32])
         return -1;
 }
 
-static int check_id(chunks_ctx *c, const uint8_t id[32])
+/* Every id answered was asked for, and is answered once (before anything is delivered). */
+static int check_id(void *ud, const uint8_t id[32])
 {
+        chunks_ctx *c = ud;
         ssize_t i = find_id(c, id);
         if (i < 0 || c->seen[i])
                 return -EPROTO;
         c->seen[i] = true;
         return 0;
-}
-
-/* First pass: ids only (every one asked for, answered once); nothing is delivered yet. */
-static int check_chunk(void *ud, const uint8_t id[32], const void *plain, size_t len)
-{
-        return check_id(ud, id);
-}
-
-static int check_missing(void *ud, const uint8_t id[32], int reason)
-{
-        return check_id(ud, id);
 }
 
 static int deliver_chunk(void *ud, const uint8_t id[32], const void *plain, size_t len)
@@ -682,24 +673,19 @@ static int chunks_finish(http_peer *hp, http_req *q, CURLcode res, void *ud)
         atomic_fetch_add(&hp->wire_bytes, (uint64_t)q->resp.len);
         int r = req_check(hp, q, res, "fetching chunks");
         if (r >= 0) {
+                /* one decode: validated, ids checked against the request, then delivered */
                 c->q = q;
                 memset(c->seen, 0, sizeof c->seen);
-                r = rp_peer_decode_chunks(q->resp.ptr, q->resp.len, q->n, check_chunk,
-                                          check_missing, c);
+                r = rp_peer_decode_chunks_checked(q->resp.ptr, q->resp.len, q->n, check_id,
+                                                  deliver_chunk, deliver_missing, c);
+                if (r < 0 && c->user < 0)
+                        return c->user; /* the caller said stop */
                 if (r >= 0 && (size_t)r != q->n)
                         r = -EPROTO;
                 if (r < 0) {
                         set_error(hp, "fetching chunks: malformed answer (%s)", strerror(-r));
                         r = r == -ENOMEM ? r : -EPROTO;
                 }
-        }
-        if (r >= 0) {
-                r = rp_peer_decode_chunks(q->resp.ptr, q->resp.len, q->n, deliver_chunk,
-                                          deliver_missing, c);
-                if (r < 0 && c->user < 0)
-                        return c->user; /* the caller said stop */
-                if (r < 0)
-                        r = -EPROTO;
         }
         if (r < 0 && c->transport == 0)
                 c->transport = r;

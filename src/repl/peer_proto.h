@@ -166,6 +166,19 @@ int rp_peer_decode_chunks(const void *data, size_t len, size_t max_records,
                                           size_t len),
                           int (*on_missing)(void *ud, const uint8_t id[32], int reason), void *ud);
 
+/**
+ * rp_peer_decode_chunks() that also checks every record's id with @p check_id (CHUNK and
+ * MISSING alike) after the stream is validated and before anything is delivered, so a stream
+ * that answers an id not asked for delivers nothing, in one decode. A negative return of
+ * @p check_id stops the decode and is returned.
+ */
+int rp_peer_decode_chunks_checked(const void *data, size_t len, size_t max_records,
+                                  int (*check_id)(void *ud, const uint8_t id[32]),
+                                  int (*on_chunk)(void *ud, const uint8_t id[32], const void *plain,
+                                                  size_t len),
+                                  int (*on_missing)(void *ud, const uint8_t id[32], int reason),
+                                  void *ud);
+
 /* ------------------------------------------------------------------------- manifest envelopes */
 
 /**

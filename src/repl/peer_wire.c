@@ -378,6 +378,17 @@ int rp_peer_decode_chunks(const void *data, size_t len, size_t max_records,
                                           size_t len),
                           int (*on_missing)(void *ud, const uint8_t id[32], int reason), void *ud)
 {
+        return rp_peer_decode_chunks_checked(data, len, max_records, NULL, on_chunk, on_missing,
+                                             ud);
+}
+
+int rp_peer_decode_chunks_checked(const void *data, size_t len, size_t max_records,
+                                  int (*check_id)(void *ud, const uint8_t id[32]),
+                                  int (*on_chunk)(void *ud, const uint8_t id[32], const void *plain,
+                                                  size_t len),
+                                  int (*on_missing)(void *ud, const uint8_t id[32], int reason),
+                                  void *ud)
+{
         const uint8_t *p = data;
         int r = header_check_flags(p, len, RP_PEER_CHUNKS_MAGIC, RP_PEER_STREAM_ZSTD);
         if (r < 0)
@@ -452,7 +463,20 @@ int rp_peer_decode_chunks(const void *data, size_t len, size_t max_records,
         if (!end)
                 return -EBADMSG;
 
-        /* Pass 2: deliver. */
+        /* Pass 2: the caller's id check, still before any delivery. */
+        off = RP_PEER_WIRE_HEADER_SIZE;
+        for (size_t i = 0; check_id && i < count; i++) {
+                r = check_id(ud, p + off + 1);
+                if (r < 0)
+                        return r;
+                off += p[off] == RP_PEER_RECORD_CHUNK_ZSTD
+                               ? RP_PEER_CHUNK_ZSTD_RECORD_HEADER + get_u32(p + off + 37)
+                       : p[off] == RP_PEER_RECORD_CHUNK
+                               ? RP_PEER_CHUNK_RECORD_HEADER + get_u32(p + off + 33)
+                               : RP_PEER_MISSING_RECORD_SIZE;
+        }
+
+        /* Pass 3: deliver. */
         off = RP_PEER_WIRE_HEADER_SIZE;
         for (size_t i = 0; i < count; i++) {
                 const uint8_t *id = p + off + 1;

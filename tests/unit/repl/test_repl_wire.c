@@ -625,6 +625,40 @@ static void test_repl_wire__zstd_chunks(void **state)
         rp_free(noise);
 }
 
+typedef struct checked_sink {
+        sink s; /* first: the sink callbacks take the same pointer */
+        int calls;
+} checked_sink;
+
+static int refuse_second(void *ud, const uint8_t id[32])
+{
+        (void)id;
+        checked_sink *c = ud;
+        return ++c->calls == 2 ? -EL2HLT : 0;
+}
+
+/* The id check runs over every record before any delivery: a refusal delivers nothing. */
+static void test_repl_wire__checked_decode(void **state)
+{
+        (void)state;
+        size_t glen = 0;
+        _cleanup_free_ uint8_t *g = golden("chunks.bin", &glen);
+        checked_sink c = {};
+        assert_int_equal(rp_peer_decode_chunks_checked(g, glen, 4, refuse_second, sink_chunk,
+                                                       sink_missing, &c),
+                         -EL2HLT);
+        assert_int_equal(c.calls, 2);
+        assert_int_equal(c.s.chunks + c.s.missing, 0);
+        /* accepted: every record is checked once, then delivered */
+        c.calls = -100;
+        int k = rp_peer_decode_chunks_checked(g, glen, 4, refuse_second, sink_chunk, sink_missing,
+                                              &c);
+        assert_true(k > 0);
+        assert_int_equal(c.calls, -100 + k);
+        assert_int_equal(c.s.chunks + c.s.missing, (size_t)k);
+        sink_done(&c.s);
+}
+
 int main(void)
 {
         rp_json_init();
@@ -642,6 +676,7 @@ int main(void)
                 cmocka_unit_test(test_repl_wire__encode_from_store),
                 cmocka_unit_test(test_repl_wire__oom),
                 cmocka_unit_test(test_repl_wire__zstd_chunks),
+                cmocka_unit_test(test_repl_wire__checked_decode),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
