@@ -467,6 +467,7 @@ static size_t fwd_header(char *buf, size_t size, size_t nitems, void *ud)
 struct query_ctx {
         rp_buf *b;
         CURL *e;
+        size_t first; /* length of @c b before the query */
 };
 
 static void add_query(void *ud, const char *k, const char *v)
@@ -474,35 +475,19 @@ static void add_query(void *ud, const char *k, const char *v)
         struct query_ctx *q = ud;
         char *ek = curl_easy_escape(q->e, k, 0), *ev = curl_easy_escape(q->e, v ? v : "", 0);
         if (ek && ev)
-                (void)rp_buf_printf(q->b, "%s%s=%s", q->b->len ? "&" : "?", ek, ev);
+                (void)rp_buf_printf(q->b, "%s%s=%s", q->b->len > q->first ? "&" : "?", ek, ev);
         curl_free(ek);
         curl_free(ev);
 }
 
-/* Send the request to @p p as it came. @return the answer's status, or <0 (not reached). */
-static int forward_to(rp_arm_req *r, peer_entry *p, fwd_answer *a)
+/* Send @p method @p url to @p p with the client's headers (and, with @p body, its body),
+ * marked as forwarded. @return the answer's status, or <0 (not reached). */
+static int fwd_send(rp_arm_req *r, peer_entry *p, const char *method, const char *url, bool body,
+                    fwd_answer *a)
 {
         CURL *e = curl_easy_init();
         if (!e)
                 return -ENOMEM;
-        rp_buf url;
-        rp_buf_init(&url, 16384);
-        rp_buf query;
-        rp_buf_init(&query, 16384);
-        struct query_ctx qc = { &query, e };
-        rp_http_query_foreach(r->http, add_query, &qc);
-        char *path = curl_easy_escape(e, r->http->path, 0);
-        /* keep the slashes of the path */
-        rp_buf_printf(&url, "%s", p->url);
-        for (const char *s = path; s && *s; s++) {
-                if (strncmp(s, "%2F", 3) == 0) {
-                        rp_buf_append(&url, "/", 1);
-                        s += 2;
-                } else
-                        rp_buf_append(&url, s, 1);
-        }
-        curl_free(path);
-        rp_buf_append(&url, query.ptr ? query.ptr : "", query.len);
         struct curl_slist *h = NULL;
         static const char *const passed[] = {
                 "Authorization", "Content-Type",           "If-Match",
@@ -521,13 +506,13 @@ static int forward_to(rp_arm_req *r, peer_entry *p, fwd_answer *a)
         h = curl_slist_append(h, "Expect:");
         rp_buf_init(&a->body, MAX_FORWARD_ANSWER);
         rp_buf_init(&a->headers, 65536);
-        curl_easy_setopt(e, CURLOPT_URL, url.ptr);
+        curl_easy_setopt(e, CURLOPT_URL, url);
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->http->method);
-        if (strcmp(r->http->method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        if (strcmp(method, "HEAD") == 0)
                 curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-        if (r->http->body.len) {
+        if (body && r->http->body.len) {
                 curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->http->body.len);
                 curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->http->body.ptr);
         }
@@ -545,16 +530,42 @@ static int forward_to(rp_arm_req *r, peer_entry *p, fwd_answer *a)
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         curl_slist_free_all(h);
         curl_easy_cleanup(e);
-        rp_buf_done(&url);
-        rp_buf_done(&query);
         if (c != CURLE_OK) {
-                log_warning("forwarding %s %s to %s failed: %s", r->http->method, r->http->path,
-                            p->region, curl_easy_strerror(c));
+                log_warning("forwarding %s %s to %s failed: %s", method, r->http->path, p->region,
+                            curl_easy_strerror(c));
                 rp_buf_done(&a->body);
                 rp_buf_done(&a->headers);
                 return c == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
         }
         return (int)status;
+}
+
+/* Send the request to @p p as it came (same path, query and body). */
+static int forward_to(rp_arm_req *r, peer_entry *p, fwd_answer *a)
+{
+        CURL *e = curl_easy_init();
+        if (!e)
+                return -ENOMEM;
+        rp_buf url;
+        rp_buf_init(&url, 16384);
+        struct query_ctx qc = { .b = &url, .e = e };
+        char *path = curl_easy_escape(e, r->http->path, 0);
+        /* keep the slashes of the path */
+        rp_buf_printf(&url, "%s", p->url);
+        for (const char *s = path; s && *s; s++) {
+                if (strncmp(s, "%2F", 3) == 0) {
+                        rp_buf_append(&url, "/", 1);
+                        s += 2;
+                } else
+                        rp_buf_append(&url, s, 1);
+        }
+        curl_free(path);
+        qc.first = url.len;
+        rp_http_query_foreach(r->http, add_query, &qc);
+        curl_easy_cleanup(e);
+        int k = url.ptr ? fwd_send(r, p, r->http->method, url.ptr, true, a) : -ENOMEM;
+        rp_buf_done(&url);
+        return k;
 }
 
 static void fwd_done(fwd_answer *a)
@@ -708,38 +719,15 @@ static int peer_list(rp_arm_req *r, peer_entry *p, json_t *items)
         const char *next = json_string_value(json_object_get(v, "nextLink"));
         int guard = 0;
         while (next && guard++ < 1000) {
-                CURL *e = curl_easy_init();
-                if (!e)
-                        return -ENOMEM;
-                rp_buf_init(&a.body, MAX_FORWARD_ANSWER);
-                rp_buf_init(&a.headers, 65536);
-                struct curl_slist *h = NULL;
-                const char *auth = rp_http_header(r->http, "Authorization");
-                _cleanup_free_ char *al = auth ? rp_asprintf("Authorization: %s", auth) : NULL;
-                _cleanup_free_ char *fl =
-                        rp_asprintf("%s: %s", FORWARD_HEADER, peers_of(r->svc)->self);
-                if (al)
-                        h = curl_slist_append(h, al);
-                if (fl)
-                        h = curl_slist_append(h, fl);
-                curl_easy_setopt(e, CURLOPT_URL, next);
-                curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-                curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-                if (p->ca_file)
-                        curl_easy_setopt(e, CURLOPT_CAINFO, p->ca_file);
-                curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-                curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
-                curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fwd_write);
-                curl_easy_setopt(e, CURLOPT_WRITEDATA, &a);
-                CURLcode c = curl_easy_perform(e);
-                curl_slist_free_all(h);
-                curl_easy_cleanup(e);
+                _cleanup_free_ char *url = rp_strdup(next);
                 json_decref(v);
-                v = c == CURLE_OK ? json_loadb(a.body.ptr ? a.body.ptr : "", a.body.len, 0, NULL)
-                                  : NULL;
-                fwd_done(&a);
+                st = url ? fwd_send(r, p, "GET", url, false, &a) : -ENOMEM;
+                v = st == 200 ? json_loadb(a.body.ptr ? a.body.ptr : "", a.body.len, 0, NULL)
+                              : NULL;
+                if (st >= 0)
+                        fwd_done(&a);
                 if (!v)
-                        return -EREMOTEIO;
+                        return st < 0 ? st : -EREMOTEIO;
                 json_array_extend(items, json_object_get(v, "value"));
                 next = json_string_value(json_object_get(v, "nextLink"));
         }

@@ -150,6 +150,15 @@ def test_two_hosts__errors_cross_the_link(hosts):
     r = a.req("PUT", rpc_path(rg, "w"), COMPUTE_API, {"location": "westus", "properties": {
         "source": {"id": vm_id}}})
     assert r.status_code == 200, r.text
+    # a list through A holds every disk of B too, across B's own pages (100 per page)
+    for i in range(105):
+        r = b.req("PUT", disk_path(rg, "w%03d" % i), DISK_API, {"location": "westus", "properties": {
+            "creationData": {"createOption": "Empty"}, "diskSizeGB": 1}})
+        assert r.status_code in (200, 202), r.text
+    _, acmp = a.sdk()
+    names = [d.name for d in acmp.disks.list_by_resource_group(rg)]
+    assert sorted(n for n in names if n.startswith("w")) == ["w%03d" % i for i in range(105)]
+    assert {"osd", "data0"} <= set(names) and len(names) == len(set(names))
     # unknown resources are 404 from either endpoint
     for h in (a, b):
         err(h.req("GET", rpc_path(rg, "nope"), COMPUTE_API), 404, "ResourceNotFound")
