@@ -51,18 +51,26 @@ void rp_source_reply_done(rp_source_reply *rep)
         *rep = (rp_source_reply){ 0 };
 }
 
-/* The hosted VM named by @p vm_id. */
-static int find_vm(rp_service *svc, const char *vm_id, rp_region **ret_reg, rp_resource **ret)
+/* The hosted resource of @p type named by @p id (-ENOENT for another type). Holds are found
+ * only when @p holds. */
+static int find_typed(rp_service *svc, const char *id, const char *type, bool holds,
+                      rp_region **ret_reg, rp_resource **ret)
 {
-        _cleanup_free_ char *key = vm_id ? rp_arm_id_key(vm_id) : NULL;
-        if (!key)
+        _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
+        if (!key || holds != (strstr(key, "/restorepointcollections/" HOLD_COLLECTION "/") != NULL))
                 return -ENOENT;
         int k = rp_service_find(svc, key, ret_reg, ret);
-        if (k == 0 && !rp_streq((*ret)->type, RP_TYPE_VM)) {
+        if (k == 0 && !rp_streq((*ret)->type, type)) {
                 *ret = rp_resource_free(*ret);
                 return -ENOENT;
         }
         return k;
+}
+
+/* The hosted VM named by @p vm_id. */
+static int find_vm(rp_service *svc, const char *vm_id, rp_region **ret_reg, rp_resource **ret)
+{
+        return find_typed(svc, vm_id, RP_TYPE_VM, false, ret_reg, ret);
 }
 
 static int op_vm_get(rp_service *svc, const json_t *req, rp_source_reply *rep)
@@ -151,10 +159,7 @@ static int op_hold_create(rp_service *svc, const json_t *req, rp_source_reply *r
 /* The hosted hold named by @p id. */
 static int find_hold(rp_service *svc, const char *id, rp_region **ret_reg, rp_resource **ret)
 {
-        _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
-        if (!key || !strstr(key, "/restorepointcollections/" HOLD_COLLECTION "/"))
-                return -ENOENT;
-        return rp_service_find(svc, key, ret_reg, ret);
+        return find_typed(svc, id, RP_TYPE_RP, true, ret_reg, ret);
 }
 
 static int op_hold_get(rp_service *svc, const json_t *req, rp_source_reply *rep)
@@ -229,12 +234,9 @@ static int op_hold_release(rp_service *svc, const json_t *req, rp_source_reply *
 static int op_rpc_get(rp_service *svc, const json_t *req, rp_source_reply *rep)
 {
         const char *id = json_string_value(json_object_get(req, "id"));
-        _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
         _cleanup_(rp_resource_freep) rp_resource *rpc = NULL;
         rp_region *reg = NULL;
-        int k = key ? rp_service_find(svc, key, &reg, &rpc) : -ENOENT;
-        if (k == 0 && !rp_streq(rpc->type, RP_TYPE_RPC))
-                k = -ENOENT;
+        int k = find_typed(svc, id, RP_TYPE_RPC, false, &reg, &rpc);
         if (k == -ENOENT)
                 return src_error(rep, RP_EC_RESOURCE_NOT_FOUND,
                                  "The restore point collection '%s' was not found.",
@@ -249,12 +251,9 @@ static int op_rpc_get(rp_service *svc, const json_t *req, rp_source_reply *rep)
 static int op_rp_get(rp_service *svc, const json_t *req, rp_source_reply *rep)
 {
         const char *id = json_string_value(json_object_get(req, "id"));
-        _cleanup_free_ char *key = id ? rp_arm_id_key(id) : NULL;
         _cleanup_(rp_resource_freep) rp_resource *rp = NULL;
         rp_region *reg = NULL;
-        int k = key ? rp_service_find(svc, key, &reg, &rp) : -ENOENT;
-        if (k == 0 && (!rp_streq(rp->type, RP_TYPE_RP) || strstr(key, "/" HOLD_COLLECTION "/")))
-                k = -ENOENT;
+        int k = find_typed(svc, id, RP_TYPE_RP, false, &reg, &rp);
         if (k == -ENOENT)
                 return src_error(rep, RP_EC_RESOURCE_NOT_FOUND,
                                  "The restore point '%s' was not found.", rp_strempty(id));
