@@ -294,9 +294,7 @@ static const char show_help[] = "Usage: rpctl disk show -g GROUP -n NAME\n"
 static int disk_show(rp_cli *cli, int argc, char **argv)
 {
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, "resource-group! name!");
-        if (k == 0)
-                k = rp_cli_connect(cli);
+        int k = rp_cli_setup(cli, argc, argv, args_table, "resource-group! name!", &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = disk_path(&a, NULL);
@@ -318,9 +316,7 @@ static const char list_help[] =
 static int disk_list(rp_cli *cli, int argc, char **argv)
 {
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, "resource-group");
-        if (k == 0)
-                k = rp_cli_connect(cli);
+        int k = rp_cli_setup(cli, argc, argv, args_table, "resource-group", &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = disk_path(&a, NULL);
@@ -344,9 +340,7 @@ static const char delete_help[] =
 static int disk_delete(rp_cli *cli, int argc, char **argv)
 {
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, "resource-group! name! no-wait yes");
-        if (k == 0)
-                k = rp_cli_connect(cli);
+        int k = rp_cli_setup(cli, argc, argv, args_table, "resource-group! name! no-wait yes", &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = disk_path(&a, NULL);
@@ -371,9 +365,8 @@ static const char wait_help[] =
 static int disk_wait(rp_cli *cli, int argc, char **argv)
 {
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, "resource-group! name!" RP_CLI_WAIT_SPEC);
-        if (k == 0)
-                k = rp_cli_connect(cli);
+        int k = rp_cli_setup(cli, argc, argv, args_table, "resource-group! name!" RP_CLI_WAIT_SPEC,
+                             &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *path = disk_path(&a, NULL);
@@ -406,9 +399,8 @@ static int disk_grant(rp_cli *cli, int argc, char **argv)
         _cleanup_(disk_args_done) disk_args a = { .cli = cli,
                                                   .access = "Read",
                                                   .duration = GRANT_DEFAULT_DURATION_SEC };
-        int k = parse(&a, argc, argv, "resource-group! name! access-level duration-in-seconds");
-        if (k == 0)
-                k = rp_cli_connect(cli);
+        int k = rp_cli_setup(cli, argc, argv, args_table,
+                             "resource-group! name! access-level duration-in-seconds", &a);
         if (k != 0)
                 return k;
         _cleanup_free_ char *sas = NULL;
@@ -436,9 +428,7 @@ static const char revoke_help[] =
 static int disk_revoke(rp_cli *cli, int argc, char **argv)
 {
         _cleanup_(disk_args_done) disk_args a = { .cli = cli };
-        int k = parse(&a, argc, argv, "resource-group! name!");
-        if (k == 0)
-                k = rp_cli_connect(cli);
+        int k = rp_cli_setup(cli, argc, argv, args_table, "resource-group! name!", &a);
         if (k != 0)
                 return k;
         return revoke_access(&a);
