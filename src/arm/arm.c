@@ -544,20 +544,7 @@ static rp_job_fn job_lookup(rp_service *svc, const char *kind)
 /* Sleep up to @ms or until kicked. @return whether the worker must stop. */
 static bool worker_wait(rp_region *reg, unsigned ms)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&reg->lock);
-        if (!reg->stop)
-                pthread_cond_timedwait(&reg->wake, &reg->lock, &ts);
-        bool stop = reg->stop;
-        pthread_mutex_unlock(&reg->lock);
-        return stop;
+        return rp_cond_wait_usec(&reg->wake, &reg->lock, &reg->stop, (rp_usec_t)ms * 1000);
 }
 
 #ifdef RP_TEST_HOOKS

@@ -506,19 +506,8 @@ static void run_sleep(rp_deployer *d, rp_usec_t until)
         rp_usec_t now = rp_now_monotonic();
         if (until <= now)
                 return;
-        rp_usec_t wait = RP_MIN(until - now, (rp_usec_t)RP_USEC_PER_SEC);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t)(wait / RP_USEC_PER_SEC);
-        ts.tv_nsec += (long)(wait % RP_USEC_PER_SEC) * 1000L;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&d->lock);
-        if (!d->stop)
-                pthread_cond_timedwait(&d->wake, &d->lock, &ts);
-        pthread_mutex_unlock(&d->lock);
+        (void)rp_cond_wait_usec(&d->wake, &d->lock, &d->stop,
+                                RP_MIN(until - now, (rp_usec_t)RP_USEC_PER_SEC));
 }
 
 /* ---------------------------------------------------------------- the end of a run */

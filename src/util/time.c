@@ -39,3 +39,22 @@ char *rp_time_format_http(rp_usec_t t, char out[RP_RFC3339_LEN])
         strftime(out, RP_RFC3339_LEN, "%a, %d %b %Y %H:%M:%S GMT", &tm);
         return out;
 }
+
+bool rp_cond_wait_usec(pthread_cond_t *cond, pthread_mutex_t *lock, const bool *stop,
+                       rp_usec_t usec)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t)(usec / RP_USEC_PER_SEC);
+        ts.tv_nsec += (long)(usec % RP_USEC_PER_SEC) * 1000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(lock);
+        if (!*stop)
+                pthread_cond_timedwait(cond, lock, &ts);
+        bool r = *stop;
+        pthread_mutex_unlock(lock);
+        return r;
+}

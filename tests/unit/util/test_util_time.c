@@ -38,12 +38,29 @@ static void test_util_time__clocks_move_forward(void **state)
         assert_true(r > 1577836800ull * RP_USEC_PER_SEC); /* after 2020 */
 }
 
+/* A set stop flag returns at once; otherwise the wait ends by its time-out. */
+static void test_util_time__cond_wait(void **state)
+{
+        (void)state;
+        pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+        bool stop = true;
+        rp_usec_t t0 = rp_now_monotonic();
+        assert_true(rp_cond_wait_usec(&cond, &lock, &stop, 10 * RP_USEC_PER_SEC));
+        assert_true(rp_now_monotonic() - t0 < 5 * RP_USEC_PER_SEC);
+        stop = false;
+        t0 = rp_now_monotonic();
+        assert_false(rp_cond_wait_usec(&cond, &lock, &stop, 20000));
+        assert_true(rp_now_monotonic() - t0 >= 15000);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_util_time__format_rfc3339_seven_digits),
                 cmocka_unit_test(test_util_time__format_http_date),
                 cmocka_unit_test(test_util_time__clocks_move_forward),
+                cmocka_unit_test(test_util_time__cond_wait),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
